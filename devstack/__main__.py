@@ -1,0 +1,190 @@
+"""`python -m devstack run | test [pytest args] | bench NAME | services`"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import postgres, redis
+from .ports import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+
+# The test suite and benchmarks use short leases and delays so that recovery is seen in seconds.
+TEST_ENV = {
+    "RELAY_JOB_LEASE_SECONDS": "3",
+    "RELAY_RELAY_STALE_SECONDS": "2",
+    "RELAY_BACKOFF_BASE_SECONDS": "0.2",
+    "RELAY_BACKOFF_MAX_SECONDS": "2",
+    "RELAY_LOG_LEVEL": "WARNING",
+    "RELAY_MEDIA_ROOT": "",  # set per run below
+}
+
+
+def say(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+@contextmanager
+def services(data_dir: Path, *, durable: bool) -> Iterator[dict[str, str]]:
+    """PostgreSQL and Redis for this run: the ones in DATABASE_URL / REDIS_URL, or embedded ones."""
+    env: dict[str, str] = {}
+    started: list[postgres.Postgres | redis.Redis] = []
+    try:
+        if os.environ.get("DATABASE_URL"):
+            env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+            say(f"PostgreSQL: using DATABASE_URL")
+        else:
+            pg = postgres.start(data_dir / "postgres", fsync=durable)
+            started.append(pg)
+            env["DATABASE_URL"] = pg.url
+            say(f"PostgreSQL: embedded, {pg.url} (data in {pg.data_dir.relative_to(ROOT)})")
+        if os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
+            say("Redis: using REDIS_URL")
+        else:
+            rd = redis.start(data_dir / "redis", persist=durable)
+            started.append(rd)
+            env["REDIS_URL"] = rd.url
+            say(f"Redis: embedded, {rd.url}")
+        yield env
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except Exception:
+            time.sleep(0.5)
+    return False
+
+
+def flower_credentials() -> str:
+    path = DATA / "flower-credentials"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        path.write_text(f"flower:{secrets.token_urlsafe(12)}\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def cmd_run(_: argparse.Namespace) -> int:
+    with services(DATA, durable=True) as service_env:
+        env = {**os.environ, **service_env, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
+        env.setdefault("PORT", str(8000 if _port_free(8000) else free_port()))
+        env.setdefault("FLOWER_PORT", str(5555 if _port_free(5555) else free_port()))
+        env.setdefault("FLOWER_BASIC_AUTH", flower_credentials())
+        env.setdefault("RELAY_MEDIA_ROOT", str(DATA / "media"))
+        manage("migrate", "--noinput", env=env)
+        manage("seed_demo", env=env)
+        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT, env=env,
+                                  start_new_session=True)
+        base = f"http://127.0.0.1:{env['PORT']}"
+        try:
+            if not wait_http(f"{base}/api/health", 90):
+                say("the web process did not answer /api/health within 90 s; see the logs above")
+            user, password = env["FLOWER_BASIC_AUTH"].split(":", 1)
+            print(
+                "\n"
+                f"  Relay is up.\n"
+                    f"  API docs (Swagger): {base}/api/docs/\n"
+                    f"  OpenAPI schema:     {base}/api/schema/\n"
+                    f"  Admin:              {base}/admin/   (credentials printed by seed_demo above)\n"
+                    f"  Health:             {base}/api/health\n"
+                    f"  Metrics:            {base}/metrics\n"
+                    f"  Flower:             http://127.0.0.1:{env['FLOWER_PORT']}/   (user {user}, password {password})\n"
+                    f"  Ctrl-C stops everything.\n",
+                    flush=True,
+                )
+            return honcho.wait()
+        except KeyboardInterrupt:
+            say("stopping…")
+            os.killpg(honcho.pid, signal.SIGTERM)
+            try:
+                honcho.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(honcho.pid, signal.SIGKILL)
+            return 0
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@contextmanager
+def private_services() -> Iterator[dict[str, str]]:
+    """Throw-away services for one test or benchmark run."""
+    data_dir = DATA / f"run-{os.getpid()}"
+    try:
+        with services(data_dir, durable=False) as service_env:
+            env = {**os.environ, **TEST_ENV, **service_env, "RELAY_MEDIA_ROOT": str(data_dir / "media")}
+            yield env
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    checks = [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        ["mypy", "."],
+    ]
+    for check in checks:
+        say("$ " + " ".join(check))
+        if subprocess.run([sys.executable, "-m", *check], cwd=ROOT).returncode != 0:
+            return 1
+    with private_services() as env:
+        say("$ pytest " + " ".join(args.pytest_args))
+        return subprocess.run([sys.executable, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env).returncode
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    script = ROOT / "bench" / f"{args.name}.py"
+    if not script.exists():
+        say(f"no benchmark {script.relative_to(ROOT)}")
+        return 2
+    with private_services() as env:
+        env["DATABASE_URL"] = env["DATABASE_URL"]
+        manage("migrate", "--noinput", "-v", "0", env=env)
+        return subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start the whole stack").set_defaults(func=cmd_run)
+    test = commands.add_parser("test", help="lint, type-check and run the test suite")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+    bench = commands.add_parser("bench", help="run bench/NAME.py on private services")
+    bench.add_argument("name")
+    bench.set_defaults(func=cmd_bench)
+    args = parser.parse_args()
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

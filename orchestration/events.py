@@ -1,0 +1,106 @@
+"""Append-only event log per stream, announced on Redis pub/sub, followed over SSE.
+
+An event is a row written in the transaction of the change it records; the per-stream `seq` is taken
+under the stream's row lock, so events commit in `seq` order and a follower that reads `seq > last`
+after every announcement never skips one. The announcement only says "go look": PostgreSQL is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import StreamingHttpResponse
+
+from .models import Event
+from .redis_client import get_redis
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "relay:events:"
+KEEPALIVE_SECONDS = 15.0
+
+
+def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None) -> Event:
+    """Record an event (inside the caller's transaction) and announce it after commit."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO orchestration_eventstream (name, last_seq) VALUES (%s, 1)
+            ON CONFLICT (name) DO UPDATE SET last_seq = orchestration_eventstream.last_seq + 1
+            RETURNING last_seq
+            """,
+            [stream],
+        )
+        (seq,) = cursor.fetchone()
+        event = Event.objects.create(stream=stream, seq=seq, type=type, payload=payload or {})
+
+    def announce() -> None:
+        try:
+            get_redis().publish(CHANNEL_PREFIX + stream, str(seq))
+        except Exception:  # followers also poll on their keep-alive tick
+            logger.warning("events.announce_failed stream=%s seq=%s", stream, seq, exc_info=True)
+
+    transaction.on_commit(announce)
+    return event
+
+
+def events_after(*, stream: str, after: int, limit: int = 500) -> list[Event]:
+    return list(Event.objects.filter(stream=stream, seq__gt=after).order_by("seq")[:limit])
+
+
+def format_sse(event: Event) -> str:
+    data = json.dumps({"type": event.type, "seq": event.seq, "payload": event.payload,
+                       "createdAt": event.created_at.isoformat()})
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
+
+
+async def follow(*, stream: str, after: int, keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[str]:
+    """Replay events after `after`, then follow live. Subscribes before replaying, so nothing committed
+    between the replay and the subscription is missed. Yields SSE frames (and keep-alive comments)."""
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(CHANNEL_PREFIX + stream)
+    fetch = sync_to_async(events_after, thread_sensitive=False)
+    try:
+        yield "retry: 2000\n\n"
+        while True:
+            batch = await fetch(stream=stream, after=after)
+            for event in batch:
+                after = event.seq
+                yield format_sse(event)
+            if len(batch) == 500:
+                continue
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=keepalive)
+            if message is None:
+                yield ": keep-alive\n\n"
+    except asyncio.CancelledError:  # the client went away
+        raise
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()
+        await client.aclose()
+
+
+def last_event_id(request: Any) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId") or "0"
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        return 0
+
+
+def sse_response(request: Any, *, stream: str) -> StreamingHttpResponse:
+    """An SSE response for an async (ASGI) view: no thread is held while the client waits."""
+    response = StreamingHttpResponse(follow(stream=stream, after=last_event_id(request)),
+                                     content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,125 @@
+"""The engine's tables. PostgreSQL holds the truth; the broker only says "go look"."""
+
+from django.db import models
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending"  # recorded, not dispatchable (its stage is paused, or its worker was lost)
+    QUEUED = "queued"  # dispatchable; a message is (or will be) in the broker
+    RUNNING = "running"  # claimed by a worker that holds the lease
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # retryable error, attempts used up
+    ERROR = "error"  # fatal error, never retried automatically
+
+
+LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.ERROR)
+
+
+class StageStatus(models.TextChoices):
+    IDLE = "idle"  # created, no round opened yet
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINALISED = "finalised"
+
+
+class Stage(models.Model):
+    """What fans out into jobs: a campaign phase, a workflow run, a scan.
+
+    A retry opens a new `round` over the jobs it re-runs; the counters count the current round only,
+    so a partial retry fans in when *its* jobs end.
+    """
+
+    kind = models.CharField(max_length=64)
+    ref = models.CharField(max_length=200, help_text="The domain object this stage belongs to.")
+    stream = models.CharField(max_length=200, blank=True, help_text="Event stream of the owner.")
+    status = models.CharField(max_length=16, choices=StageStatus.choices, default=StageStatus.IDLE)
+    round = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errored = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    finalised_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "ref"])]
+        constraints = [
+            models.CheckConstraint(
+                name="stage_counters_within_total",
+                condition=models.Q(total__gte=models.F("succeeded") + models.F("failed") + models.F("errored")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref} (round {self.round})"
+
+    @property
+    def ended(self) -> int:
+        return self.succeeded + self.failed + self.errored
+
+
+class Job(models.Model):
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=64)
+    key = models.CharField(max_length=255, help_text="Natural key, also the Celery task id.")
+    round = models.PositiveIntegerField(default=1)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
+    queue = models.CharField(max_length=64, default="jobs")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    payload = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_retryable = models.BooleanField(null=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker that holds it.")
+    lease_owner = models.CharField(max_length=64, blank=True, help_text="Token of the current claim.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    available_at = models.DateTimeField(help_text="Not dispatched before this (retry backoff).")
+    published_at = models.DateTimeField(null=True, blank=True, help_text="Last time a message was sent.")
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # The dedup: at most one live job per key.
+            models.UniqueConstraint(
+                fields=["key"], condition=models.Q(state__in=["queued", "running"]), name="job_one_live_per_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["stage", "round", "state"]),
+            models.Index(fields=["lease_expires_at"], condition=models.Q(state="running"), name="job_running_lease"),
+            models.Index(fields=["available_at"], condition=models.Q(state="queued"), name="job_queued_available"),
+            models.Index(fields=["key"], name="job_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} [{self.state}]"
+
+
+class EventStream(models.Model):
+    """One row per stream; bumping `last_seq` under the row lock makes commit order equal seq order."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+
+
+class Event(models.Model):
+    """Append-only. `seq` increases by one per stream and is the SSE event id (`Last-Event-ID`)."""
+
+    stream = models.CharField(max_length=200)
+    seq = models.BigIntegerField()
+    type = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stream", "seq"], name="event_stream_seq")]
+        ordering = ["stream", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.stream}#{self.seq} {self.type}"

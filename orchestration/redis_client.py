@@ -1,0 +1,11 @@
+"""One Redis client per process (redis-py's pool notices a fork and reconnects)."""
+
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+
+@lru_cache(maxsize=1)
+def get_redis() -> "redis.Redis[bytes]":
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)

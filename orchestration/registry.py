@@ -1,0 +1,69 @@
+"""Domains plug into the engine here; the engine imports no domain.
+
+A domain registers, in its AppConfig.ready():
+- a `JobKind` per kind of job: `run(job)` does the work outside any transaction and returns a JSON-able
+  result or raises `JobError`; `on_end(job)` runs inside the transaction that ends the job (record the
+  per-item outcome there, so job state and domain state commit together);
+- a `StageKind` per kind of stage: `finalise(stage)` runs exactly once per round, inside the transaction
+  of the job that ended it, and decides the domain's final status (it may open the next stage);
+  `on_job_lost(job)` decides what happens to a job whose worker died.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .models import Job, Stage
+
+
+class LostAction(StrEnum):
+    REQUEUE = "requeue"
+    PAUSE = "pause"
+
+
+def _requeue(job: Job) -> LostAction:
+    return LostAction.REQUEUE
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    run: Callable[[Job], Any]
+    on_end: Callable[[Job], None] | None = None
+    queue: str = "jobs"
+
+
+@dataclass(frozen=True)
+class StageKind:
+    name: str
+    finalise: Callable[[Stage], None]
+    on_job_lost: Callable[[Job], LostAction] = _requeue
+
+
+_job_kinds: dict[str, JobKind] = {}
+_stage_kinds: dict[str, StageKind] = {}
+
+
+def register_job_kind(kind: JobKind) -> JobKind:
+    _job_kinds[kind.name] = kind
+    return kind
+
+
+def register_stage_kind(kind: StageKind) -> StageKind:
+    _stage_kinds[kind.name] = kind
+    return kind
+
+
+def job_kind(name: str) -> JobKind:
+    try:
+        return _job_kinds[name]
+    except KeyError:
+        raise LookupError(f"no job kind {name!r} is registered") from None
+
+
+def stage_kind(name: str) -> StageKind:
+    try:
+        return _stage_kinds[name]
+    except KeyError:
+        raise LookupError(f"no stage kind {name!r} is registered") from None

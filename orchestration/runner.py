@@ -1,0 +1,172 @@
+"""The life of a job on a worker: claim (compare-and-set), run outside any transaction, end."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError, connection, transaction
+
+from . import leases, metrics
+from .conf import engine_setting
+from .dispatch import Dispatch, publish_on_commit
+from .errors import ErrorKind, JobError
+from .fanin import record_job_end
+from .models import Job, JobState
+from .registry import job_kind
+
+logger = logging.getLogger(__name__)
+
+_JOB_COLUMNS = [field.column for field in Job._meta.concrete_fields]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Any = None
+    error: JobError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_claim(job_id: int) -> Job | None:
+    """`queued → running` if and only if the job is still queued; anything else walks away."""
+    token = uuid.uuid4().hex
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE orchestration_job
+            SET state = 'running', attempts = attempts + 1, lease_owner = %s, worker = %s,
+                lease_expires_at = now() + make_interval(secs => %s), started_at = now(), finished_at = NULL
+            WHERE id = %s AND state = 'queued' AND available_at <= now() + interval '1 second'
+            RETURNING {", ".join(_JOB_COLUMNS)}
+            """,  # noqa: S608 (column names from the model)
+            [token, _worker_name(), engine_setting("LEASE_SECONDS"), job_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Job.from_db(connection.alias, _JOB_COLUMNS, row)
+
+
+def job_execute(job_id: int) -> str:
+    """Run one job end to end. Returns what happened (for logs and tests)."""
+    job = job_claim(job_id)
+    if job is None:
+        logger.info("engine.job_skip job=%s reason=not_queued", job_id)
+        return "skipped"
+    log = f"job={job.pk} key={job.key} kind={job.kind} attempt={job.attempts}"
+    logger.debug("engine.job_start %s", log)
+    leases.hold(job.lease_owner)
+    try:
+        outcome = Outcome(result=job_kind(job.kind).run(job))
+    except JobError as exc:
+        outcome = Outcome(error=exc)
+    except SoftTimeLimitExceeded:
+        outcome = Outcome(error=JobError("the job ran past its time limit", code="time_limit"))
+    except Exception as exc:  # a bug or an unexpected failure: retried like a transient error
+        logger.exception("engine.job_crash %s", log)
+        outcome = Outcome(error=JobError(f"{type(exc).__name__}: {exc}", code="unhandled_exception"))
+    finally:
+        leases.release(job.lease_owner)
+    state = job_end(job=job, outcome=outcome, token=job.lease_owner)
+    if outcome.error is not None:
+        logger.info("engine.job_end %s state=%s code=%s message=%s", log, state, outcome.error.code,
+                    outcome.error.message)
+    return state
+
+
+def backoff_seconds(attempt: int) -> float:
+    base = engine_setting("BACKOFF_BASE_SECONDS")
+    delay = min(base * 2 ** max(attempt - 1, 0), engine_setting("BACKOFF_MAX_SECONDS"))
+    return delay * random.uniform(0.8, 1.2)  # jitter spreads a burst of retries
+
+
+def job_end(*, job: Job, outcome: Outcome, token: str) -> str:
+    """End (or re-queue for an automatic retry) a running job held by `token`. Returns the new state,
+    or "stale" when the job was no longer ours (the sweeper took it back, a duplicate ended it)."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _job_end(job=job, outcome=outcome, token=token)
+        except OperationalError as exc:  # a deadlock victim or a serialisation failure: try again
+            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) not in {"40P01", "40001"}:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
+    error = outcome.error
+    if error is not None and error.kind is ErrorKind.RETRYABLE and job.attempts < job.max_attempts:
+        delay = backoff_seconds(job.attempts)
+        countdown = delay if delay <= engine_setting("MAX_COUNTDOWN_SECONDS") else None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE orchestration_job
+                SET state = 'queued', lease_owner = '', lease_expires_at = NULL,
+                    available_at = now() + make_interval(secs => %s),
+                    published_at = CASE WHEN %s THEN now() ELSE NULL END,
+                    error_code = %s, error_message = %s, error_retryable = true
+                WHERE id = %s AND state = 'running' AND lease_owner = %s
+                """,
+                [delay, countdown is not None, error.code, error.message[:4000], job.pk, token],
+            )
+            if cursor.rowcount != 1:
+                return "stale"
+        if countdown is not None:
+            publish_on_commit([Dispatch(job_id=job.pk, key=job.key, queue=job.queue, countdown=countdown)])
+        metrics.incr("relay_job_retries_total", kind=job.kind)
+        return JobState.QUEUED
+
+    if error is None:
+        state = JobState.SUCCEEDED
+    elif error.kind is ErrorKind.RETRYABLE:
+        state = JobState.FAILED
+    else:
+        state = JobState.ERROR
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE orchestration_job
+            SET state = %s, result = %s::jsonb, lease_owner = '', lease_expires_at = NULL, finished_at = now(),
+                error_code = %s, error_message = %s, error_retryable = %s
+            WHERE id = %s AND state = 'running' AND lease_owner = %s
+            """,
+            [
+                state, _json(outcome.result), error.code if error else "", error.message[:4000] if error else "",
+                error.retryable if error else None, job.pk, token,
+            ],
+        )
+        if cursor.rowcount != 1:
+            return "stale"
+    job.state = state
+    job.result = outcome.result
+    job.error_code = error.code if error else ""
+    job.error_message = error.message if error else ""
+    job.error_retryable = error.retryable if error else None
+    kind = job_kind(job.kind)
+    if kind.on_end is not None:
+        kind.on_end(job)
+    record_job_end(stage_id=job.stage_id, round=job.round, state=state)
+    metrics.incr("relay_jobs_ended_total", kind=job.kind, state=state)
+    return state
+
+
+def _json(value: Any) -> str | None:
+    import json
+
+    return None if value is None else json.dumps(value)

@@ -1,0 +1,39 @@
+from rest_framework import serializers
+
+from ..models import Role, Tenant, User
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "slug", "created_at"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "role", "tenant"]
+
+
+class UserCreateSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(min_length=8, write_only=True)
+    email = serializers.EmailField(required=False, default="")
+    role = serializers.ChoiceField(choices=[Role.TENANT_MEMBER, Role.TENANT_ADMIN], default=Role.TENANT_MEMBER)
+    tenant = serializers.UUIDField(required=False, help_text="Platform admins only: the tenant to add to.")
+
+    def validate_username(self, value: str) -> str:
+        if User.objects.filter(username=value).exists():
+            raise serializers.ValidationError("This username is taken.")
+        return value
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(write_only=True)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expiry = serializers.DateTimeField(allow_null=True)
+    user = UserSerializer()

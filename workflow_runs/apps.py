@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class WorkflowRunsConfig(AppConfig):
+    name = "workflow_runs"
