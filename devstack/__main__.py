@@ -152,6 +152,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         ["ruff", "format", "--check", "."],
         ["mypy", "."],
     ]
+    if os.environ.get("RELAY_SKIP_CHECKS"):  # for a quick targeted run while developing
+        checks = []
     for check in checks:
         say("$ " + " ".join(check))
         if subprocess.run([sys.executable, "-m", *check], cwd=ROOT).returncode != 0:

@@ -24,7 +24,8 @@ from .registry import job_kind
 
 logger = logging.getLogger(__name__)
 
-_JOB_COLUMNS = [field.column for field in Job._meta.concrete_fields]
+_JOB_FIELDS = list(Job._meta.concrete_fields)
+_JOB_COLUMNS = [field.column for field in _JOB_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,11 @@ def job_claim(job_id: int) -> Job | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return Job.from_db(connection.alias, _JOB_COLUMNS, row)
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(_JOB_FIELDS, row, strict=True)
+    ]
+    return Job.from_db(connection.alias, [field.attname for field in _JOB_FIELDS], values)
 
 
 def job_execute(job_id: int) -> str:

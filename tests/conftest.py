@@ -1,0 +1,67 @@
+from collections.abc import Iterator
+
+import pytest
+
+from tenants.models import Role, Tenant, User
+
+from .helpers import client_for, make_tenant, make_user
+from .workers import WorkerProcess, start_worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None, django_db_blocker: object) -> Iterator[WorkerProcess]:
+    """One real worker process (prefork, 2 pool processes) shared by the session's integration tests.
+    Tests that use it must be `django_db(transaction=True)`: the worker sees only committed rows."""
+    worker = start_worker(concurrency=2)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker_factory(django_db_setup: None) -> Iterator[object]:
+    """Start extra workers inside one test (for kill tests); all are stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def factory(**kwargs: object) -> WorkerProcess:
+        worker = start_worker(**kwargs)  # type: ignore[arg-type]
+        started.append(worker)
+        return worker
+
+    yield factory
+    for worker in started:
+        worker.kill()
+
+
+@pytest.fixture
+def tenant(db: None) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def other_tenant(db: None) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def tenant_admin(tenant: Tenant) -> User:
+    return make_user(tenant=tenant, role=Role.TENANT_ADMIN)
+
+
+@pytest.fixture
+def tenant_member(tenant: Tenant) -> User:
+    return make_user(tenant=tenant, role=Role.TENANT_MEMBER)
+
+
+@pytest.fixture
+def platform_admin(db: None) -> User:
+    return make_user(tenant=None, role=Role.PLATFORM_ADMIN)
+
+
+@pytest.fixture
+def admin_client(tenant_admin: User):  # type: ignore[no-untyped-def]
+    return client_for(tenant_admin)
+
+
+@pytest.fixture
+def member_client(tenant_member: User):  # type: ignore[no-untyped-def]
+    return client_for(tenant_member)

@@ -1,0 +1,27 @@
+"""Builders for engine tests: diagnostic stages whose probe jobs do what the payload says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from orchestration import diagnostics, stages
+from orchestration.models import Stage
+
+
+def probe(key: str, **payload: Any) -> stages.JobSpec:
+    return stages.JobSpec(key=key, kind=diagnostics.JOB_KIND, payload=payload)
+
+
+def start_stage(jobs: list[stages.JobSpec], *, ref: str = "test", max_attempts: int = 3) -> Stage:
+    with transaction.atomic():
+        stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref=ref, stream=f"diag:{ref}",
+                                    max_attempts=max_attempts)
+        stages.stage_start_round(stage=stage, jobs=jobs)
+    return stage
+
+
+def finalised(stage: Stage) -> Stage | None:
+    stage.refresh_from_db()
+    return stage if stage.finalised_at is not None else None

@@ -1,0 +1,76 @@
+"""Real Celery worker processes for integration tests, pointed at the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / ".data" / "test-logs"
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited early:\n{self.log()[-4000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"worker {self.name} not ready after {timeout}s:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and its pool)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def start_worker(*, concurrency: int = 2, queues: str = "celery,jobs", pool: str = "prefork",
+                 env: dict[str, str] | None = None) -> WorkerProcess:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"{name}.log"
+    worker_env = {
+        **os.environ,
+        "RELAY_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "RELAY_LOG_LEVEL": "INFO",
+        **(env or {}),
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", f"--queues={queues}",
+        f"--concurrency={concurrency}", f"--pool={pool}", f"--hostname={name}@%h",
+        "--without-gossip", "--without-mingle",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    worker = WorkerProcess(name=name, process=process, log_path=log_path, extra_env=env or {})
+    worker.wait_ready()
+    return worker
