@@ -28,12 +28,13 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class EnqueueResult:
-    created: list[int]  # ids of the jobs inserted
-    adopted: list[int]  # ids of live jobs that already existed for these keys (no-op, counted once)
+    created: list[int]  # jobs inserted
+    adopted: list[int]  # live jobs of an earlier round of this stage, now counted in this round
+    existing: list[int]  # live jobs already in this round: the enqueue was a no-op
 
     @property
     def job_ids(self) -> list[int]:
-        return self.created + self.adopted
+        return self.created + self.adopted + self.existing
 
 
 def stage_create(*, kind: str, ref: str, stream: str = "", max_attempts: int = 3) -> Stage:
@@ -62,63 +63,88 @@ def stage_start_round(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult
     stage.finalised_at = None
     stage.status = StageStatus.RUNNING
     result = jobs_enqueue(stage=stage, jobs=jobs)
-    if not jobs:
+    if not result.job_ids:
         finalise_if_complete(stage_id=stage.pk, round=stage.round)
     return result
 
 
 def jobs_enqueue(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
     """Add jobs to the stage's current round. A key that already has a live job is a no-op that
-    returns that job (adopted into this round if it belongs to this stage). The database decides."""
+    returns that job (adopted into this round if it belongs to an earlier round of this stage).
+    The partial unique index decides; concurrent callers with the same key get the same job."""
     unique: dict[str, JobSpec] = {spec.key: spec for spec in jobs}
-    if not unique:
-        return EnqueueResult(created=[], adopted=[])
-    specs = list(unique.values())
+    created: list[tuple[int, str, str]] = []
+    adopted: list[int] = []
+    existing: list[int] = []
     from .registry import job_kind
 
-    queues = [spec.queue or job_kind(spec.kind).queue for spec in specs]
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO orchestration_job
-                (stage_id, round, kind, key, state, queue, attempts, max_attempts, payload,
-                 error_code, error_message, worker, lease_owner, available_at, published_at, created_at)
-            SELECT %s, %s, j.kind, j.key, 'queued', j.queue, 0, %s, j.payload::jsonb,
-                   '', '', '', '', now(), now(), now()
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS j(key, kind, payload, queue)
-            ON CONFLICT (key) WHERE state IN ('queued', 'running') DO NOTHING
-            RETURNING id, key, queue
-            """,
-            [
-                stage.pk, stage.round, stage.max_attempts,
-                [spec.key for spec in specs], [spec.kind for spec in specs],
-                [json.dumps(spec.payload) for spec in specs], queues,
-            ],
-        )
-        created_rows = cursor.fetchall()
-        created_keys = {row[1] for row in created_rows}
-        skipped = [spec.key for spec in specs if spec.key not in created_keys]
-        adopted: list[int] = []
-        if skipped:
-            # Live already: adopt it into this round so the round fans in when it ends.
+        pending = list(unique.values())
+        # A live job seen by the INSERT may end before we look it up; insert those keys again.
+        for _ in range(5):
+            if not pending:
+                break
+            created += _insert_jobs(cursor, stage=stage, specs=pending,
+                                    queues=[spec.queue or job_kind(spec.kind).queue for spec in pending])
+            inserted = {key for _, key, _ in created}
+            skipped = [spec.key for spec in pending if spec.key not in inserted]
+            pending = []
+            if not skipped:
+                break
             cursor.execute(
                 """
-                UPDATE orchestration_job SET round = %s
-                WHERE stage_id = %s AND key = ANY(%s) AND state IN ('queued', 'running')
-                RETURNING id
+                SELECT id, key, stage_id, round FROM orchestration_job
+                WHERE key = ANY(%s) AND state IN ('queued', 'running') FOR UPDATE
                 """,
-                [stage.round, stage.pk, skipped],
+                [skipped],
             )
-            adopted = [row[0] for row in cursor.fetchall()]
-            if len(adopted) != len(skipped):
-                raise ValueError(f"job keys live in another stage: {skipped}")
+            live = {row[1]: row for row in cursor.fetchall()}
+            for key in skipped:
+                if key not in live:
+                    continue
+                job_id, _, stage_id, job_round = live[key]
+                if stage_id != stage.pk:
+                    raise ValueError(f"job key {key!r} is live in another stage ({stage_id})")
+                (existing if job_round == stage.round else adopted).append(job_id)
+            if adopted:
+                cursor.execute("UPDATE orchestration_job SET round = %s WHERE id = ANY(%s)", [stage.round, adopted])
+            pending = [unique[key] for key in skipped if key not in live]
+        if pending:  # still contended after five tries
+            raise RuntimeError(f"could not enqueue {len(pending)} jobs: their keys keep changing state")
         cursor.execute(
-            "UPDATE orchestration_stage SET total = total + %s WHERE id = %s AND round = %s RETURNING total",
-            [len(created_rows) + len(adopted), stage.pk, stage.round],
+            """
+            UPDATE orchestration_stage SET total = total + %s
+            WHERE id = %s AND round = %s AND finalised_at IS NULL RETURNING total
+            """,
+            [len(created) + len(adopted), stage.pk, stage.round],
         )
-        (stage.total,) = cursor.fetchone()
-    publish_on_commit([Dispatch(job_id=row[0], key=row[1], queue=row[2]) for row in created_rows])
-    return EnqueueResult(created=[row[0] for row in created_rows], adopted=adopted)
+        row = cursor.fetchone()
+        if row is None:  # rolls the inserts back with the caller's transaction
+            raise ValueError(f"stage {stage.pk} round {stage.round} is finalised: open a new round instead")
+        (stage.total,) = row
+    publish_on_commit([Dispatch(job_id=job_id, key=key, queue=queue) for job_id, key, queue in created])
+    return EnqueueResult(created=[row[0] for row in created], adopted=adopted, existing=existing)
+
+
+def _insert_jobs(cursor: Any, *, stage: Stage, specs: Sequence[JobSpec], queues: list[str]) -> list[Any]:
+    cursor.execute(
+        """
+        INSERT INTO orchestration_job
+            (stage_id, round, kind, key, state, queue, attempts, max_attempts, payload,
+             error_code, error_message, worker, lease_owner, available_at, published_at, created_at)
+        SELECT %s, %s, j.kind, j.key, 'queued', j.queue, 0, %s, j.payload::jsonb,
+               '', '', '', '', now(), now(), now()
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS j(key, kind, payload, queue)
+        ON CONFLICT (key) WHERE state IN ('queued', 'running') DO NOTHING
+        RETURNING id, key, queue
+        """,
+        [
+            stage.pk, stage.round, stage.max_attempts,
+            [spec.key for spec in specs], [spec.kind for spec in specs],
+            [json.dumps(spec.payload) for spec in specs], queues,
+        ],
+    )
+    return list(cursor.fetchall())
 
 
 def stage_pause(*, stage: Stage) -> int:
