@@ -10,8 +10,12 @@ from orchestration import diagnostics, stages
 from orchestration.models import Stage
 
 
-def probe(key: str, **payload: Any) -> stages.JobSpec:
-    return stages.JobSpec(key=key, kind=diagnostics.JOB_KIND, payload=payload)
+# A queue no shared worker consumes: jobs there run only where a test says so.
+PRIVATE_QUEUE = "tests-private"
+
+
+def probe(key: str, *, queue: str | None = None, **payload: Any) -> stages.JobSpec:
+    return stages.JobSpec(key=key, kind=diagnostics.JOB_KIND, payload=payload, queue=queue)
 
 
 def start_stage(jobs: list[stages.JobSpec], *, ref: str = "test", max_attempts: int = 3) -> Stage:

@@ -9,7 +9,7 @@ from orchestration import diagnostics, stages
 from orchestration.models import Job, JobState
 
 from ..helpers import wait_until
-from .engine import finalised, probe, start_stage
+from .engine import PRIVATE_QUEUE, finalised, probe, start_stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,8 +48,8 @@ def test_the_same_key_enqueued_50_times_concurrently_runs_once(celery_worker):
 def test_enqueueing_a_live_key_is_a_no_op_that_returns_the_live_job(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="dedup-noop")
-        first = stages.stage_start_round(stage=stage, jobs=[probe("dedup:noop")])
-        again = stages.jobs_enqueue(stage=stage, jobs=[probe("dedup:noop"), probe("dedup:noop")])
+        first = stages.stage_start_round(stage=stage, jobs=[probe("dedup:noop", queue=PRIVATE_QUEUE)])
+        again = stages.jobs_enqueue(stage=stage, jobs=[probe("dedup:noop", queue=PRIVATE_QUEUE), probe("dedup:noop", queue=PRIVATE_QUEUE)])
 
     assert again.created == [] and again.existing == first.created
     stage.refresh_from_db()
@@ -69,11 +69,11 @@ def test_adding_jobs_to_a_finalised_round_is_refused(db):
 def test_a_key_may_run_again_once_its_previous_job_ended(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="dedup-again")
-        stages.stage_start_round(stage=stage, jobs=[probe("dedup:again")])
+        stages.stage_start_round(stage=stage, jobs=[probe("dedup:again", queue=PRIVATE_QUEUE)])
     Job.objects.filter(key="dedup:again").update(state=JobState.FAILED)
 
     with transaction.atomic():
-        retry = stages.stage_start_round(stage=stage, jobs=[probe("dedup:again")])
+        retry = stages.stage_start_round(stage=stage, jobs=[probe("dedup:again", queue=PRIVATE_QUEUE)])
 
     assert len(retry.created) == 1
     assert Job.objects.filter(key="dedup:again").count() == 2

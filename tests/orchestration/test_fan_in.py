@@ -10,7 +10,7 @@ from orchestration.models import Event, Job, JobState
 from orchestration.runner import Outcome, job_claim, job_end
 
 from ..helpers import wait_until
-from .engine import finalised, probe, start_stage
+from .engine import PRIVATE_QUEUE, finalised, probe, start_stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +38,7 @@ def celery_idle(stage) -> bool:
 def test_concurrent_ends_of_the_last_jobs_finalise_exactly_once(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="fanin-race", stream="diag:fanin-race")
-        stages.stage_start_round(stage=stage, jobs=[probe(f"fanin:race:{i}") for i in range(20)])
+        stages.stage_start_round(stage=stage, jobs=[probe(f"fanin:race:{i}", queue=PRIVATE_QUEUE) for i in range(20)])
     claimed = [job_claim(job.pk) for job in Job.objects.filter(stage=stage)]
     barrier = threading.Barrier(len(claimed))
 
@@ -62,7 +62,7 @@ def test_concurrent_ends_of_the_last_jobs_finalise_exactly_once(db):
 def test_ending_a_job_twice_counts_once(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="fanin-twice")
-        stages.stage_start_round(stage=stage, jobs=[probe("fanin:twice:a"), probe("fanin:twice:b")])
+        stages.stage_start_round(stage=stage, jobs=[probe("fanin:twice:a", queue=PRIVATE_QUEUE), probe("fanin:twice:b", queue=PRIVATE_QUEUE)])
     job = job_claim(Job.objects.get(key="fanin:twice:a").pk)
 
     assert job_end(job=job, outcome=Outcome(result={}), token=job.lease_owner) == JobState.SUCCEEDED
@@ -75,10 +75,10 @@ def test_ending_a_job_twice_counts_once(db):
 def test_a_late_job_of_an_older_round_does_not_count_in_the_new_round(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="fanin-rounds")
-        stages.stage_start_round(stage=stage, jobs=[probe("fanin:rounds:a"), probe("fanin:rounds:b")])
+        stages.stage_start_round(stage=stage, jobs=[probe("fanin:rounds:a", queue=PRIVATE_QUEUE), probe("fanin:rounds:b", queue=PRIVATE_QUEUE)])
     old = job_claim(Job.objects.get(key="fanin:rounds:a").pk)
     with transaction.atomic():
-        stages.stage_start_round(stage=stage, jobs=[probe("fanin:rounds:c")])
+        stages.stage_start_round(stage=stage, jobs=[probe("fanin:rounds:c", queue=PRIVATE_QUEUE)])
 
     job_end(job=old, outcome=Outcome(result={}), token=old.lease_owner)
 
