@@ -1,0 +1,181 @@
+"""Input validation and output shapes of the workflow-runs API (camelCase JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from ..models import CreditReason, CreditSource, RunMode, Template
+from ..processors import available
+
+MAX_FILE_BYTES = int(getattr(settings, "WORKFLOW_RUNS_MAX_FILE_BYTES", 20 * 1024 * 1024))
+MAX_FILES = int(getattr(settings, "DATA_UPLOAD_MAX_NUMBER_FILES", 10_000))
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    creditsPerRun = serializers.IntegerField(source="credits_per_run")
+    processorConfig = serializers.JSONField(source="processor_config")
+    maxAttempts = serializers.IntegerField(source="max_attempts")
+    platformWide = serializers.SerializerMethodField()
+    archived = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Template
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "description",
+            "creditsPerRun",
+            "processor",
+            "processorConfig",
+            "maxAttempts",
+            "platformWide",
+            "archived",
+            "createdAt",
+        ]
+
+    def get_platformWide(self, template: Template) -> bool:
+        return template.tenant_id is None
+
+    def get_archived(self, template: Template) -> bool:
+        return template.archived_at is not None
+
+
+class TemplateWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    creditsPerRun = serializers.IntegerField(min_value=0, max_value=1_000_000, source="credits_per_run")
+    processor = serializers.ChoiceField(choices=[])
+    processorConfig = serializers.DictField(required=False, default=dict, source="processor_config")
+    maxAttempts = serializers.IntegerField(min_value=1, max_value=10, required=False, default=3, source="max_attempts")
+    tenant = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Platform admins: the tenant, or null for a platform-wide template."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        processor = self.fields["processor"]
+        assert isinstance(processor, serializers.ChoiceField)
+        processor.choices = available()
+
+
+class TemplateUpdateSerializer(TemplateWriteSerializer):
+    """PATCH: every field optional; the tenant of a template never changes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["partial"] = True
+        super().__init__(*args, **kwargs)
+        self.fields.pop("tenant")
+        for field in self.fields.values():
+            field.default = serializers.empty
+
+
+class UploadListField(serializers.ListField):
+    """`files` (or `files[]`) repeated in a multipart body."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if hasattr(dictionary, "getlist"):
+            values = dictionary.getlist(self.field_name) + dictionary.getlist(f"{self.field_name}[]")
+            return values or serializers.empty
+        return super().get_value(dictionary)
+
+
+class RunStartSerializer(serializers.Serializer):
+    template = serializers.UUIDField()
+    files = UploadListField(
+        child=serializers.FileField(max_length=255, allow_empty_file=True), allow_empty=False, max_length=MAX_FILES
+    )
+    mode = serializers.ChoiceField(choices=RunMode.choices, default=RunMode.PER_FILE)
+    maxRetryCount = serializers.IntegerField(min_value=1, max_value=10, default=3, source="max_retry_count")
+    tenant = serializers.UUIDField(required=False, help_text="Platform admins: the tenant the run is for.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        # The snake_case spelling is accepted too (`max_retry_count`), as in the product's first API.
+        if hasattr(data, "get") and "maxRetryCount" not in data and "max_retry_count" in data:
+            data = data.copy()
+            data["maxRetryCount"] = data["max_retry_count"]
+        return super().to_internal_value(data)
+
+    def validate_files(self, files: list[Any]) -> list[Any]:
+        too_big = [upload.name for upload in files if (upload.size or 0) > MAX_FILE_BYTES]
+        if too_big:
+            raise serializers.ValidationError(f"Files over {MAX_FILE_BYTES} bytes: {', '.join(too_big[:20])}.")
+        return files
+
+
+class RunFileSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    status = serializers.CharField()
+    retryAttempt = serializers.IntegerField()
+    errorCode = serializers.CharField()
+    errorMessage = serializers.CharField()
+    output = serializers.JSONField(allow_null=True)
+
+
+class CreditsSerializer(serializers.Serializer):
+    monthly = serializers.IntegerField()
+    purchased = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class RunSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    tenant = serializers.UUIDField()
+    template = serializers.DictField()
+    mode = serializers.CharField()
+    status = serializers.CharField()
+    maxRetryCount = serializers.IntegerField()
+    totalJobs = serializers.IntegerField()
+    completedJobs = serializers.IntegerField()
+    failedJobs = serializers.IntegerField()
+    creditsConsumed = CreditsSerializer()
+    createdAt = serializers.DateTimeField()
+    finishedAt = serializers.DateTimeField(allow_null=True)
+
+
+class RunDetailSerializer(RunSummarySerializer):
+    round = serializers.IntegerField()
+    fileCounts = serializers.DictField(child=serializers.IntegerField())
+    files = RunFileSerializer(many=True)
+    canContinue = serializers.BooleanField()
+    continueBlockedReason = serializers.CharField(allow_null=True)
+    continueFiles = serializers.IntegerField(help_text="Files Continue would retry.")
+    continueCreditsRequired = serializers.IntegerField(help_text="Credits Continue would charge.")
+
+
+class RetryResultSerializer(RunDetailSerializer):
+    creditsCharged = CreditsSerializer()
+    retriedFiles = serializers.ListField(child=serializers.IntegerField())
+    chargedFiles = serializers.IntegerField()
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    run = serializers.UUIDField(allow_null=True, source="run_id")
+    amount = serializers.IntegerField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    reason = serializers.CharField()
+    note = serializers.CharField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class CreditBalanceSerializer(serializers.Serializer):
+    tenant = serializers.UUIDField()
+    monthly = serializers.IntegerField()
+    purchased = serializers.IntegerField()
+    total = serializers.IntegerField()
+    ledger = LedgerEntrySerializer(many=True)
+
+
+class CreditGrantSerializer(serializers.Serializer):
+    tenant = serializers.UUIDField()
+    amount = serializers.IntegerField(min_value=1, max_value=1_000_000_000)
+    source = serializers.ChoiceField(choices=CreditSource.choices)  # type: ignore[assignment]
+    reason = serializers.ChoiceField(choices=[CreditReason.GRANT, CreditReason.PURCHASE], default=CreditReason.GRANT)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

@@ -1,0 +1,65 @@
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants.permissions import IsPlatformAdmin, IsTenantUser
+from tenants.selectors import acting_tenant
+
+from ..models import CreditLedgerEntry
+from ..selectors import credit_account_get
+from ..services.credits import credits_grant
+from .actor import request_user
+from .serializers import CreditBalanceSerializer, CreditGrantSerializer, LedgerEntrySerializer
+
+
+class _BalanceQuery(serializers.Serializer):
+    tenant = serializers.UUIDField(required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+
+def _balance(tenant_id: UUID, limit: int) -> dict[str, object]:
+    account = credit_account_get(tenant_id=tenant_id)
+    ledger = CreditLedgerEntry.objects.filter(tenant_id=tenant_id).order_by("-id")[:limit]
+    return {
+        "tenant": tenant_id,
+        "monthly": account.monthly_balance,
+        "purchased": account.purchased_balance,
+        "total": account.total,
+        "ledger": LedgerEntrySerializer(ledger, many=True).data,
+    }
+
+
+class CreditBalanceApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tenant", str, description="Platform admins: the tenant."),
+            OpenApiParameter("limit", int, description="Ledger entries to return."),
+        ],
+        responses={200: CreditBalanceSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        """The tenant's monthly and purchased balances and its latest ledger entries."""
+        query = _BalanceQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        tenant = acting_tenant(user=request_user(request), tenant_id=query.validated_data.get("tenant"))
+        return Response(_balance(tenant.pk, query.validated_data["limit"]))
+
+
+class CreditGrantApi(APIView):
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(request=CreditGrantSerializer, responses={201: CreditBalanceSerializer})
+    def post(self, request: Request) -> Response:
+        """Add monthly or purchased credits to a tenant (a ledger entry per grant)."""
+        serializer = CreditGrantSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        tenant = acting_tenant(user=request_user(request), tenant_id=data.pop("tenant"))
+        credits_grant(tenant=tenant, actor=request_user(request), **data)
+        return Response(_balance(tenant.pk, 20), status=status.HTTP_201_CREATED)

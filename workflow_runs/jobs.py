@@ -1,0 +1,259 @@
+"""The engine side of a run: job handlers (outside transactions), per-file outcomes (inside the job's
+ending transaction) and the run's fan-in (exactly once per round).
+
+Lock order, shared with `services/`: run row → file rows → event stream row → stage row. Every
+writer that touches both the stream and the stage of a run takes the run row first, so the engine's
+own "stage → stream" order in `finalise` cannot form a cycle with `on_end`'s "stream → stage".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from orchestration import events, metrics, stages
+from orchestration.errors import JobError
+from orchestration.models import Job, JobState, Stage
+from orchestration.registry import JobKind, LostAction, StageKind, register_job_kind, register_stage_kind
+
+from .models import FileStatus, RunFile, RunMode, RunStatus, Template, WorkflowRun
+from .processors import get_processor
+from .processors.registry import Processor
+
+logger = logging.getLogger(__name__)
+
+STAGE_KIND = "workflow_run"
+FILE_JOB = "workflow_run.file"
+BATCH_JOB = "workflow_run.batch"
+WORKER_LOST = "worker_lost"  # the engine's code for a job whose worker died on its last attempt
+STOP_CHECK_EVERY = 50  # a batch job asks whether it was taken away every this many files
+
+
+def jobs_queue() -> str:
+    """Deployments may give workflow runs their own workers (and tests their own queue)."""
+    return str(getattr(settings, "WORKFLOW_RUNS_QUEUE", "jobs"))
+
+
+def round_jobs(*, run: WorkflowRun, files: list[tuple[int, int, int]]) -> list[stages.JobSpec]:
+    """The engine jobs for `files` (pk, index, retry_attempt): one per file, or one for the batch."""
+    queue = jobs_queue()
+    if run.mode == RunMode.BATCH:
+        return [stages.JobSpec(key=f"run:{run.pk}", kind=BATCH_JOB, payload={"run": str(run.pk)}, queue=queue)]
+    return [
+        stages.JobSpec(
+            key=f"run:{run.pk}:file:{index}",
+            kind=FILE_JOB,
+            queue=queue,
+            payload={"run": str(run.pk), "file": pk, "index": index, "attempt": attempt},
+        )
+        for pk, index, attempt in files
+    ]
+
+
+def _processor(template: Template) -> Processor:
+    try:
+        return get_processor(template.processor)
+    except LookupError as exc:
+        raise JobError.fatal(
+            f"the template's processor {template.processor!r} is not installed", code="unknown_processor"
+        ) from exc
+
+
+def _read(file: RunFile) -> bytes:
+    try:
+        with default_storage.open(file.file.name, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError as exc:
+        raise JobError.fatal("the uploaded file is missing from storage", code="file_missing") from exc
+    except OSError as exc:  # a storage hiccup: try again later
+        raise JobError.retryable_error(f"could not read the file: {exc}", code="storage_error") from exc
+
+
+# --- per_file mode -----------------------------------------------------------------------------------
+
+
+def run_file_job(job: Job) -> dict[str, Any]:
+    payload = job.payload
+    file = RunFile.objects.select_related("run__template").get(pk=payload["file"])
+    processor = _processor(file.run.template)
+    # Shown as `running` while a worker holds it; a single-row autocommit update, holds no other lock.
+    RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING, retry_attempt=payload["attempt"]).update(
+        status=FileStatus.RUNNING, updated_at=timezone.now()
+    )
+    return processor.process(file.name, _read(file), file.run.template.processor_config)
+
+
+def _file_outcome(job: Job) -> tuple[str, str, str]:
+    """(file status, error code, error message) for an ended job."""
+    if job.state == JobState.SUCCEEDED:
+        return FileStatus.COMPLETED, "", ""
+    if job.state == JobState.ERROR:
+        return FileStatus.ERROR, job.error_code, job.error_message
+    if job.error_code == WORKER_LOST:
+        # We lost the worker on the last automatic try: our fault, so Continue retries it for free.
+        return FileStatus.PENDING, job.error_code, job.error_message
+    return FileStatus.FAILED, job.error_code, job.error_message
+
+
+def _count_job_end(*, run_id: str, job: Job) -> None:
+    """Mirror the engine's round counters on the run; the first statement of `on_end`, so the run row
+    is the first lock the job's ending transaction takes."""
+    if job.state == JobState.SUCCEEDED:
+        WorkflowRun.objects.filter(pk=run_id).update(completed_jobs=F("completed_jobs") + 1)
+    else:
+        WorkflowRun.objects.filter(pk=run_id).update(failed_jobs=F("failed_jobs") + 1)
+
+
+def _emit_file(*, run_id: str, index: int, status: str, code: str = "", message: str = "") -> None:
+    completed = status == FileStatus.COMPLETED
+    payload: dict[str, Any] = {"index": index, "status": status}
+    if not completed:
+        payload.update(errorCode=code, errorMessage=message[:500])
+    events.emit(stream=f"run:{run_id}", type="file_completed" if completed else "file_failed", payload=payload)
+    metrics.incr("relay_workflow_files_total", status=status)
+
+
+def record_file_outcome(job: Job) -> None:
+    """`on_end` of a per-file job: inside the transaction that ends the job."""
+    payload = job.payload
+    _count_job_end(run_id=payload["run"], job=job)
+    status, code, message = _file_outcome(job)
+    updated = RunFile.objects.filter(pk=payload["file"], retry_attempt=payload["attempt"]).update(
+        status=status,
+        error_code=code,
+        error_message=message[:4000],
+        output=job.result if status == FileStatus.COMPLETED else None,
+        updated_at=timezone.now(),
+    )
+    if updated:
+        _emit_file(run_id=payload["run"], index=payload["index"], status=status, code=code, message=message)
+    logger.info(
+        "workflow.file_end run=%s key=%s file=%s status=%s code=%s",
+        payload["run"],
+        job.key,
+        payload["index"],
+        status,
+        code,
+    )
+
+
+# --- batch mode ------------------------------------------------------------------------------------------
+
+
+def run_batch_job(job: Job) -> dict[str, Any]:
+    """Process the run's unsettled files in index order, committing each file's outcome as it ends, so a
+    retried or recovered batch resumes where it stopped. A retryable error stops the batch (the engine
+    retries it); an invalid file is `error` and the batch goes on."""
+    run = WorkflowRun.objects.select_related("template").get(pk=job.payload["run"])
+    processor = _processor(run.template)
+    files = list(
+        RunFile.objects.filter(run=run, status__in=[FileStatus.PENDING, FileStatus.RUNNING])
+        .order_by("index")
+        .only("pk", "index", "name", "file", "status")
+    )
+    processed = 0
+    for position, file in enumerate(files):
+        if position and position % STOP_CHECK_EVERY == 0 and stages.job_should_stop(job):
+            raise JobError.retryable_error("the batch was taken away from this worker", code="stopped")
+        if file.status == FileStatus.PENDING:
+            RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING).update(
+                status=FileStatus.RUNNING, updated_at=timezone.now()
+            )
+        try:
+            output = processor.process(file.name, _read(file), run.template.processor_config)
+        except JobError as exc:
+            if exc.retryable:
+                raise  # the file stays `running`; the next attempt starts with it
+            _settle_batch_file(
+                run_id=str(run.pk), file=file, status=FileStatus.ERROR, code=exc.code, message=exc.message
+            )
+        else:
+            _settle_batch_file(run_id=str(run.pk), file=file, status=FileStatus.COMPLETED, output=output)
+        processed += 1
+    return {"processed": processed}
+
+
+def _settle_batch_file(
+    *, run_id: str, file: RunFile, status: str, output: Any = None, code: str = "", message: str = ""
+) -> None:
+    with transaction.atomic():
+        updated = RunFile.objects.filter(pk=file.pk, status=FileStatus.RUNNING).update(
+            status=status, output=output, error_code=code, error_message=message[:4000], updated_at=timezone.now()
+        )
+        if updated:
+            _emit_file(run_id=run_id, index=file.index, status=status, code=code, message=message)
+
+
+def record_batch_outcome(job: Job) -> None:
+    """`on_end` of a batch job: files the batch did not settle take the job's outcome. A file that was
+    being processed when retries ran out is `failed`; files never reached stay `pending` (free)."""
+    run_id = job.payload["run"]
+    _count_job_end(run_id=run_id, job=job)
+    if job.state == JobState.SUCCEEDED:
+        return
+    status, code, message = _file_outcome(job)
+    unsettled = [FileStatus.RUNNING] if job.state == JobState.FAILED else [FileStatus.RUNNING, FileStatus.PENDING]
+    changed = list(
+        RunFile.objects.filter(run_id=run_id, status__in=unsettled).order_by("index").values_list("pk", "index")
+    )
+    RunFile.objects.filter(pk__in=[pk for pk, _ in changed]).update(
+        status=status, error_code=code, error_message=message[:4000], updated_at=timezone.now()
+    )
+    for _, index in changed:
+        _emit_file(run_id=run_id, index=index, status=status, code=code, message=message)
+    logger.info(
+        "workflow.batch_end run=%s key=%s state=%s code=%s files=%s", run_id, job.key, job.state, code, len(changed)
+    )
+
+
+# --- fan-in ------------------------------------------------------------------------------------------------
+
+
+def final_status(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    completed = counts.get(FileStatus.COMPLETED, 0)
+    if total and completed == total:
+        return RunStatus.COMPLETED
+    return RunStatus.COMPLETED_WITH_ERRORS if completed else RunStatus.FAILED
+
+
+def finalise_run(stage: Stage) -> None:
+    """The engine calls this once per round, when the round's last job ends (in its transaction)."""
+    run = WorkflowRun.objects.get(stage=stage)
+    counts = dict(RunFile.objects.filter(run=run).values_list("status").annotate(n=Count("id")).order_by())
+    status = final_status(counts)
+    updated = WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=status,
+        finished_at=timezone.now(),
+        total_jobs=stage.total,
+        completed_jobs=stage.succeeded,
+        failed_jobs=stage.failed + stage.errored,
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        logger.warning("workflow.finalise_skipped run=%s status=%s round=%s", run.pk, run.status, stage.round)
+        return
+    events.emit(
+        stream=run.stream, type="run_finished", payload={"status": status, "round": stage.round, "files": counts}
+    )
+    metrics.incr("relay_workflow_runs_finished_total", status=status)
+    logger.info(
+        "workflow.run_finished tenant=%s run=%s round=%s status=%s files=%s",
+        run.tenant_id,
+        run.pk,
+        stage.round,
+        status,
+        counts,
+    )
+
+
+def register() -> None:
+    register_stage_kind(StageKind(name=STAGE_KIND, finalise=finalise_run, on_job_lost=lambda job: LostAction.REQUEUE))
+    register_job_kind(JobKind(name=FILE_JOB, run=run_file_job, on_end=record_file_outcome))
+    register_job_kind(JobKind(name=BATCH_JOB, run=run_batch_job, on_end=record_batch_outcome))

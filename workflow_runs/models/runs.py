@@ -1,0 +1,104 @@
+import uuid
+
+from django.db import models
+
+from orchestration.models import Stage
+from tenants.models import Tenant
+
+from .templates import Template
+
+
+class RunMode(models.TextChoices):
+    PER_FILE = "per_file"  # one engine job per file: key `run:<id>:file:<index>`
+    BATCH = "batch"  # one engine job for every file: key `run:<id>`
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
+    FAILED = "FAILED"
+
+
+class FileStatus(models.TextChoices):
+    PENDING = "pending"  # not processed yet, or interrupted by us (worker lost): retried for free
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"  # a transient error outlived the automatic tries: retried for a charge
+    ERROR = "error"  # permanent (invalid file, rejected by the service): never retried
+
+
+class WorkflowRun(models.Model):
+    """A template applied to N uploaded files.
+
+    The fan-in counters mirror the engine stage's *current round* (`total_jobs` is the number of jobs of
+    that round, not the number of files); per-file truth lives in `RunFile`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="workflow_runs")
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="runs")
+    created_by = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    mode = models.CharField(max_length=16, choices=RunMode.choices, default=RunMode.PER_FILE)
+    max_retry_count = models.PositiveSmallIntegerField(default=3)
+    status = models.CharField(max_length=32, choices=RunStatus.choices, default=RunStatus.PENDING)
+    total_jobs = models.PositiveIntegerField(default=0)
+    completed_jobs = models.PositiveIntegerField(default=0)
+    failed_jobs = models.PositiveIntegerField(default=0)
+    credits_monthly = models.PositiveIntegerField(default=0, help_text="Credits consumed from the monthly balance.")
+    credits_purchased = models.PositiveIntegerField(default=0, help_text="Credits consumed from purchased credits.")
+    stage = models.OneToOneField(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="workflow_run")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                name="run_max_retry_count_1_10", condition=models.Q(max_retry_count__gte=1, max_retry_count__lte=10)
+            ),
+            models.CheckConstraint(
+                name="run_counters_within_total",
+                condition=models.Q(total_jobs__gte=models.F("completed_jobs") + models.F("failed_jobs")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} [{self.status}]"
+
+    @property
+    def stream(self) -> str:
+        return f"run:{self.pk}"
+
+    @property
+    def credits_consumed(self) -> int:
+        return self.credits_monthly + self.credits_purchased
+
+
+class RunFile(models.Model):
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="files")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to="workflow_runs/", max_length=500)
+    size = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=FileStatus.choices, default=FileStatus.PENDING)
+    retry_attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times Continue retried it.")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    output = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="run_file_index_unique")]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.index} {self.name} [{self.status}]"
+
+    @property
+    def job_key(self) -> str:
+        return f"run:{self.run_id}:file:{self.index}"

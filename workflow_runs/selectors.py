@@ -1,0 +1,86 @@
+"""Reads and derived state: which templates a user sees, and whether Continue is possible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from tenants.models import User
+from tenants.selectors import get_scoped, scoped
+
+from .models import CreditAccount, FileStatus, RunStatus, Template, WorkflowRun
+
+
+def templates_visible(*, user: User) -> QuerySet[Template]:
+    """Live templates of the user's tenant plus the platform-wide ones (every live one for platform admins)."""
+    if user.is_platform_admin:
+        return Template.objects.all()
+    return Template.objects.filter(Q(tenant_id=user.tenant_id) | Q(tenant__isnull=True))
+
+
+def template_get(*, user: User, template_id: UUID | str) -> Template:
+    """A live template the user may see; anything else (another tenant's, archived, malformed id) is 404."""
+    try:
+        return templates_visible(user=user).get(pk=template_id)
+    except (Template.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404 from exc
+
+
+def runs_visible(*, user: User) -> QuerySet[WorkflowRun]:
+    return scoped(WorkflowRun.objects.select_related("template"), user=user)
+
+
+def run_get(*, user: User, run_id: UUID | str) -> WorkflowRun:
+    return get_scoped(WorkflowRun.objects.select_related("template", "stage"), user=user, pk=run_id)
+
+
+def run_file_counts(*, run: WorkflowRun) -> dict[str, int]:
+    counts = dict(run.files.values_list("status").annotate(n=Count("id")).order_by())
+    return {status: counts.get(status, 0) for status in FileStatus.values}
+
+
+@dataclass(frozen=True)
+class ContinueState:
+    can_continue: bool
+    reason: str | None  # a stable code when it cannot
+    files: int  # files Continue would retry
+    charged_files: int
+    credits_required: int
+
+
+def continue_state(*, run: WorkflowRun, user: User | None = None) -> ContinueState:
+    """What the Continue button would do now, and why not when it cannot (the same rules as the service,
+    read without locks, so the answer can be stale by the time someone clicks)."""
+    counts = run_file_counts(run=run)
+    files = counts[FileStatus.FAILED] + counts[FileStatus.PENDING]
+    charged_files = counts[FileStatus.FAILED]
+    template = Template.all_objects.get(pk=run.template_id)
+    required = charged_files * template.credits_per_run
+
+    def blocked(reason: str) -> ContinueState:
+        return ContinueState(False, reason, files, charged_files, required)
+
+    if user is not None and not user.is_tenant_admin:
+        return blocked("role_not_allowed")
+    if run.status == RunStatus.RUNNING:
+        return blocked("run_running")
+    if run.status == RunStatus.COMPLETED:
+        return blocked("run_completed")
+    if not files:
+        return blocked("nothing_to_retry")
+    if run.files.filter(
+        status__in=[FileStatus.FAILED, FileStatus.PENDING], retry_attempt__gte=run.max_retry_count
+    ).exists():
+        return blocked("max_retry_exceeded")
+    account = CreditAccount.objects.filter(pk=run.tenant_id).first()
+    if required and (account is None or account.total < required):
+        return blocked("insufficient_credits")
+    return ContinueState(True, None, files, charged_files, required)
+
+
+def credit_account_get(*, tenant_id: UUID) -> CreditAccount:
+    return CreditAccount.objects.filter(pk=tenant_id).first() or CreditAccount(tenant_id=tenant_id)

@@ -1,0 +1,138 @@
+"""Continue: retry a run's `failed` and `pending` files."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.exceptions import ApplicationError, Conflict
+from orchestration import events, metrics, stages
+from tenants.models import User
+from tenants.selectors import get_scoped
+
+from .. import jobs
+from ..models import FileStatus, RunStatus, Template, WorkflowRun
+from .credits import Movement, credit_account_lock, credits_charge
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (FileStatus.FAILED, FileStatus.PENDING)
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    run: WorkflowRun
+    charged: Movement
+    retried: list[int]  # file indexes
+    charged_files: int
+
+
+def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryResult:
+    """Retry the run's `failed` files (charged) and `pending` files (free: our fault), never `error` ones.
+
+    One transaction: lock the run, check it, lock the tenant's credit account, charge, mark the files
+    `pending` with `retry_attempt + 1`, set the run `RUNNING` and open a new engine round over exactly
+    the retried files. The jobs commit with the charge and are published after commit (durably: the
+    relay re-publishes a job whose message was lost), with the same natural keys as the first round
+    (`run:<id>:file:<index>`, or `run:<id>` in batch mode), so a key can never be live twice.
+
+    Why a new round and not the reference's "completed_jobs = failed_jobs = 0, keep total_jobs": after a
+    partial retry of k of N files only k jobs will ever end, so `completed + failed` stops at k < N and
+    the run would stay RUNNING for ever (and if counters were not reset it would finalise at once). The
+    engine's round counts only this retry's jobs (`total = k`), so the run finalises exactly once, when
+    the k-th retried job ends. The run's `total_jobs / completed_jobs / failed_jobs` mirror that round.
+
+    Concurrency: the run row is locked first, so of simultaneous clicks exactly one sees the run not
+    `RUNNING`; the others wait for its commit, then see `RUNNING` and get 409.
+    """
+    with transaction.atomic():
+        run = get_scoped(WorkflowRun.objects.select_for_update(of=("self",)), user=actor, pk=run_id)
+        if run.status == RunStatus.RUNNING:
+            raise Conflict("The run is already running.", code="run_running")
+        if run.status == RunStatus.COMPLETED:
+            raise ApplicationError("Every file of this run completed: there is nothing to retry.", code="run_completed")
+        files = list(
+            run.files.filter(status__in=RETRYABLE)
+            .order_by("index")
+            .values_list("index", "name", "status", "retry_attempt")
+        )
+        if not files:
+            raise ApplicationError("No file of this run is failed or pending.", code="nothing_to_retry")
+        exhausted = [(index, name, attempt) for index, name, _, attempt in files if attempt >= run.max_retry_count]
+        if exhausted:
+            raise ApplicationError(
+                f"{len(exhausted)} file(s) reached the maximum of {run.max_retry_count} retries; nothing was retried.",
+                code="max_retry_exceeded",
+                fields={
+                    "files": [
+                        f"File {index} ({name}) was retried {attempt} times."
+                        for index, name, attempt in exhausted[:100]
+                    ]
+                },
+                extra={"exhaustedFiles": [index for index, _, _ in exhausted]},
+            )
+        template = Template.all_objects.get(pk=run.template_id)  # archived templates still price a retry
+        charged_files = sum(1 for _, _, status, _ in files if status == FileStatus.FAILED)
+        account = credit_account_lock(tenant=run.tenant_id)
+        charged = credits_charge(
+            account=account, run=run, amount=charged_files * template.credits_per_run, actor=actor, note="retry failed"
+        )
+        retried = _reopen_files(run=run)
+        specs = jobs.round_jobs(run=run, files=retried)
+        WorkflowRun.objects.filter(pk=run.pk, status=run.status).update(
+            status=RunStatus.RUNNING,
+            total_jobs=len(specs),
+            completed_jobs=0,
+            failed_jobs=0,
+            finished_at=None,
+            updated_at=timezone.now(),
+        )
+        assert run.stage is not None
+        stages.stage_start_round(stage=run.stage, jobs=specs)
+        indexes = [index for _, index, _ in retried]
+        events.emit(
+            stream=run.stream,
+            type="retry_started",
+            payload={
+                "files": len(indexes),
+                "chargedFiles": charged_files,
+                "creditsCharged": charged.total,
+                "round": run.stage.round,
+            },
+        )
+        metrics.incr("relay_workflow_retries_total", mode=run.mode)
+        if charged.total:
+            metrics.incr("relay_workflow_credits_charged_total", charged.total)
+        logger.info(
+            "workflow.retry_started tenant=%s run=%s actor=%s files=%s charged_files=%s credits=%s round=%s",
+            run.tenant_id,
+            run.pk,
+            actor.pk,
+            len(indexes),
+            charged_files,
+            charged.total,
+            run.stage.round,
+        )
+    run.refresh_from_db()
+    return RetryResult(run=run, charged=charged, retried=indexes, charged_files=charged_files)
+
+
+def _reopen_files(*, run: WorkflowRun) -> list[tuple[int, int, int]]:
+    """Mark the run's failed/pending files pending again, one retry attempt further. One statement, so a
+    10,000-file retry stays fast. Returns (pk, index, retry_attempt) per file."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE workflow_runs_runfile
+            SET status = 'pending', retry_attempt = retry_attempt + 1, error_code = '', error_message = '',
+                updated_at = now()
+            WHERE run_id = %s AND status IN ('failed', 'pending')
+            RETURNING id, index, retry_attempt
+            """,
+            [run.pk],
+        )
+        return sorted(cursor.fetchall(), key=lambda row: row[1])
