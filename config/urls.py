@@ -1,10 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from orchestration.api.views import prometheus_metrics
 
-api = [
+api: list[URLPattern | URLResolver] = [
     path("", include("tenants.api.urls")),
     path("", include("orchestration.api.urls")),
     path("", include("campaigns.api.urls")),

@@ -44,7 +44,7 @@ def services(data_dir: Path, *, durable: bool) -> Iterator[dict[str, str]]:
     try:
         if os.environ.get("DATABASE_URL"):
             env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-            say(f"PostgreSQL: using DATABASE_URL")
+            say("PostgreSQL: using DATABASE_URL")
         else:
             pg = postgres.start(data_dir / "postgres", fsync=durable)
             started.append(pg)
@@ -97,8 +97,9 @@ def cmd_run(_: argparse.Namespace) -> int:
         env.setdefault("RELAY_MEDIA_ROOT", str(DATA / "media"))
         manage("migrate", "--noinput", env=env)
         manage("seed_demo", env=env)
-        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT, env=env,
-                                  start_new_session=True)
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT, env=env, start_new_session=True
+        )
         base = f"http://127.0.0.1:{env['PORT']}"
         try:
             if not wait_http(f"{base}/api/health", 90):
@@ -107,15 +108,15 @@ def cmd_run(_: argparse.Namespace) -> int:
             print(
                 "\n"
                 f"  Relay is up.\n"
-                    f"  API docs (Swagger): {base}/api/docs/\n"
-                    f"  OpenAPI schema:     {base}/api/schema/\n"
-                    f"  Admin:              {base}/admin/   (credentials printed by seed_demo above)\n"
-                    f"  Health:             {base}/api/health\n"
-                    f"  Metrics:            {base}/metrics\n"
-                    f"  Flower:             http://127.0.0.1:{env['FLOWER_PORT']}/   (user {user}, password {password})\n"
-                    f"  Ctrl-C stops everything.\n",
-                    flush=True,
-                )
+                f"  API docs (Swagger): {base}/api/docs/\n"
+                f"  OpenAPI schema:     {base}/api/schema/\n"
+                f"  Admin:              {base}/admin/   (credentials printed by seed_demo above)\n"
+                f"  Health:             {base}/api/health\n"
+                f"  Metrics:            {base}/metrics\n"
+                f"  Flower:             http://127.0.0.1:{env['FLOWER_PORT']}/   (user {user}, password {password})\n"
+                f"  Ctrl-C stops everything.\n",
+                flush=True,
+            )
             return honcho.wait()
         except KeyboardInterrupt:
             say("stopping…")

@@ -91,13 +91,25 @@ def start(data_dir: Path, *, fsync: bool = True) -> Postgres:
     wait_for_port(port)
     server = Postgres(data_dir=data_dir, port=port)
     created = subprocess.run(
-        [_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc",
-         "SELECT 1 FROM pg_database WHERE datname = 'relay'"],
-        check=True, capture_output=True, text=True,
+        [
+            _bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-tAc",
+            "SELECT 1 FROM pg_database WHERE datname = 'relay'",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     if created.stdout.strip() != "1":
         subprocess.run(
             [_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "relay"],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
     return server

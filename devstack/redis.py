@@ -37,8 +37,17 @@ def start(data_dir: Path, *, persist: bool = True) -> Redis:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     args = [
-        _redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-        "--logfile", str(data_dir / "redis.log"), "--daemonize", "no",
+        _redis_server(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--logfile",
+        str(data_dir / "redis.log"),
+        "--daemonize",
+        "no",
     ]
     # Append-only file keeps queued messages across a Redis restart in development.
     args += ["--appendonly", "yes"] if persist else ["--save", "", "--appendonly", "no"]

@@ -12,8 +12,18 @@ class StageAdmin(admin.ModelAdmin[Stage]):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin[Job]):
-    list_display = ["id", "key", "kind", "state", "round", "attempts", "max_attempts", "worker", "error_code",
-                    "lease_expires_at"]
+    list_display = [
+        "id",
+        "key",
+        "kind",
+        "state",
+        "round",
+        "attempts",
+        "max_attempts",
+        "worker",
+        "error_code",
+        "lease_expires_at",
+    ]
     list_filter = ["state", "kind", "queue"]
     search_fields = ["key"]
     raw_id_fields = ["stage"]

@@ -35,10 +35,18 @@ def run_probe(job: Job) -> dict[str, Any]:
 
 def finalise_probe_stage(stage: Stage) -> None:
     if stage.stream:
-        events.emit(stream=stage.stream, type="stage_finalised", payload={
-            "stage": stage.pk, "round": stage.round, "total": stage.total,
-            "succeeded": stage.succeeded, "failed": stage.failed, "errored": stage.errored,
-        })
+        events.emit(
+            stream=stage.stream,
+            type="stage_finalised",
+            payload={
+                "stage": stage.pk,
+                "round": stage.round,
+                "total": stage.total,
+                "succeeded": stage.succeeded,
+                "failed": stage.failed,
+                "errored": stage.errored,
+            },
+        )
 
 
 def probe_runs(key: str) -> int:

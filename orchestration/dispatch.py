@@ -36,8 +36,12 @@ def publish_now(dispatches: Sequence[Dispatch]) -> int:
         with current_app.producer_or_acquire() as producer:
             for item in dispatches:
                 current_app.send_task(
-                    RUN_JOB_TASK, args=[item.job_id], task_id=item.key, queue=item.queue,
-                    countdown=item.countdown, producer=producer,
+                    RUN_JOB_TASK,
+                    args=[item.job_id],
+                    task_id=item.key,
+                    queue=item.queue,
+                    countdown=item.countdown,
+                    producer=producer,
                 )
                 sent += 1
     except Exception:  # the broker is down or unreachable: the relay covers it

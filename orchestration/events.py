@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -56,19 +56,29 @@ def events_after(*, stream: str, after: int, limit: int = 500) -> list[Event]:
     return list(Event.objects.filter(stream=stream, seq__gt=after).order_by("seq")[:limit])
 
 
+def _events_after_in_worker_thread(*, stream: str, after: int) -> list[Event]:
+    """Runs on an executor thread for a long-lived stream: give its connection back every time, so idle
+    followers hold no database connection."""
+    try:
+        return events_after(stream=stream, after=after)
+    finally:
+        connection.close()
+
+
 def format_sse(event: Event) -> str:
-    data = json.dumps({"type": event.type, "seq": event.seq, "payload": event.payload,
-                       "createdAt": event.created_at.isoformat()})
+    data = json.dumps(
+        {"type": event.type, "seq": event.seq, "payload": event.payload, "createdAt": event.created_at.isoformat()}
+    )
     return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
 
-async def follow(*, stream: str, after: int, keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[str]:
+async def follow(*, stream: str, after: int, keepalive: float = KEEPALIVE_SECONDS) -> AsyncGenerator[str, None]:
     """Replay events after `after`, then follow live. Subscribes before replaying, so nothing committed
     between the replay and the subscription is missed. Yields SSE frames (and keep-alive comments)."""
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub()
     await pubsub.subscribe(CHANNEL_PREFIX + stream)
-    fetch = sync_to_async(events_after, thread_sensitive=False)
+    fetch = sync_to_async(_events_after_in_worker_thread, thread_sensitive=False)
     try:
         yield "retry: 2000\n\n"
         while True:
@@ -99,8 +109,9 @@ def last_event_id(request: Any) -> int:
 
 def sse_response(request: Any, *, stream: str) -> StreamingHttpResponse:
     """An SSE response for an async (ASGI) view: no thread is held while the client waits."""
-    response = StreamingHttpResponse(follow(stream=stream, after=last_event_id(request)),
-                                     content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        follow(stream=stream, after=last_event_id(request)), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response

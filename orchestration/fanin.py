@@ -20,7 +20,7 @@ def record_job_end(*, stage_id: int, round: int, state: str) -> None:
     column = _COUNTER[JobState(state)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE orchestration_stage SET {column} = {column} + 1 "  # noqa: S608 (column from a fixed map)
+            f"UPDATE orchestration_stage SET {column} = {column} + 1 "
             "WHERE id = %s AND round = %s RETURNING total, succeeded + failed + errored, finalised_at",
             [stage_id, round],
         )
@@ -45,7 +45,15 @@ def finalise_if_complete(*, stage_id: int, round: int) -> bool:
         claimed = cursor.rowcount == 1
     if claimed:
         stage = Stage.objects.get(pk=stage_id)
-        logger.info("engine.stage_finalised stage=%s kind=%s ref=%s round=%s succeeded=%s failed=%s errored=%s",
-                    stage.pk, stage.kind, stage.ref, round, stage.succeeded, stage.failed, stage.errored)
+        logger.info(
+            "engine.stage_finalised stage=%s kind=%s ref=%s round=%s succeeded=%s failed=%s errored=%s",
+            stage.pk,
+            stage.kind,
+            stage.ref,
+            round,
+            stage.succeeded,
+            stage.failed,
+            stage.errored,
+        )
         stage_kind(stage.kind).finalise(stage)
     return claimed

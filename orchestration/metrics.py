@@ -24,8 +24,10 @@ def series(name: str, **labels: object) -> str:
         raise ValueError(f"bad metric name {name!r}")
     if not labels:
         return name
-    inner = ",".join(f'{key}="{str(value).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                     for key, value in sorted(labels.items()))
+    inner = ",".join(
+        f'{key}="{str(value).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for key, value in sorted(labels.items())
+    )
     return f"{name}{{{inner}}}"
 
 
@@ -43,7 +45,7 @@ def incr(name: str, amount: int = 1, **labels: object) -> None:
 
 def snapshot() -> dict[str, int]:
     raw = get_redis().hgetall(METRICS_KEY)
-    return {key.decode(): int(value) for key, value in sorted(raw.items())}
+    return {(key.decode() if isinstance(key, bytes) else key): int(value) for key, value in sorted(raw.items())}
 
 
 def value(name: str, **labels: object) -> int:

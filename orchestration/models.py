@@ -107,6 +107,9 @@ class EventStream(models.Model):
     name = models.CharField(max_length=200, primary_key=True)
     last_seq = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.name} (last seq {self.last_seq})"
+
 
 class Event(models.Model):
     """Append-only. `seq` increases by one per stream and is the SSE event id (`Last-Event-ID`)."""

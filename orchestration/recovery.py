@@ -30,13 +30,23 @@ def recover_expired_jobs(*, limit: int = 500) -> int:
         )
         for job in lost:
             action = stage_kind(job.stage.kind).on_job_lost(job)
-            logger.warning("engine.job_lost job=%s key=%s worker=%s attempt=%s action=%s",
-                           job.pk, job.key, job.worker, job.attempts, action)
+            logger.warning(
+                "engine.job_lost job=%s key=%s worker=%s attempt=%s action=%s",
+                job.pk,
+                job.key,
+                job.worker,
+                job.attempts,
+                action,
+            )
             metrics.incr("relay_jobs_lost_total", kind=job.kind)
             if action is LostAction.PAUSE:
                 Job.objects.filter(pk=job.pk, state=JobState.RUNNING, lease_owner=job.lease_owner).update(
-                    state=JobState.PENDING, lease_owner="", lease_expires_at=None, published_at=None,
-                    error_code="worker_lost", error_message=f"worker {job.worker} stopped renewing its lease",
+                    state=JobState.PENDING,
+                    lease_owner="",
+                    lease_expires_at=None,
+                    published_at=None,
+                    error_code="worker_lost",
+                    error_message=f"worker {job.worker} stopped renewing its lease",
                     error_retryable=True,
                 )
             elif job.attempts >= job.max_attempts:
@@ -45,9 +55,14 @@ def recover_expired_jobs(*, limit: int = 500) -> int:
             else:
                 # Not the job's fault: requeue at once, without backoff.
                 updated = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, lease_owner=job.lease_owner).update(
-                    state=JobState.QUEUED, lease_owner="", lease_expires_at=None, available_at=timezone.now(),
-                    published_at=timezone.now(), error_code="worker_lost",
-                    error_message=f"worker {job.worker} stopped renewing its lease", error_retryable=True,
+                    state=JobState.QUEUED,
+                    lease_owner="",
+                    lease_expires_at=None,
+                    available_at=timezone.now(),
+                    published_at=timezone.now(),
+                    error_code="worker_lost",
+                    error_message=f"worker {job.worker} stopped renewing its lease",
+                    error_retryable=True,
                 )
                 if updated:
                     publish_on_commit([Dispatch(job_id=job.pk, key=job.key, queue=job.queue)])

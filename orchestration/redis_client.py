@@ -7,5 +7,5 @@ from django.conf import settings
 
 
 @lru_cache(maxsize=1)
-def get_redis() -> "redis.Redis[bytes]":
+def get_redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)

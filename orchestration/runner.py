@@ -53,7 +53,7 @@ def job_claim(job_id: int) -> Job | None:
                 lease_expires_at = now() + make_interval(secs => %s), started_at = now(), finished_at = NULL
             WHERE id = %s AND state = 'queued' AND available_at <= now() + interval '1 second'
             RETURNING {", ".join(_JOB_COLUMNS)}
-            """,  # noqa: S608 (column names from the model)
+            """,
             [token, _worker_name(), engine_setting("LEASE_SECONDS"), job_id],
         )
         row = cursor.fetchone()
@@ -88,8 +88,9 @@ def job_execute(job_id: int) -> str:
         leases.release(job.lease_owner)
     state = job_end(job=job, outcome=outcome, token=job.lease_owner)
     if outcome.error is not None:
-        logger.info("engine.job_end %s state=%s code=%s message=%s", log, state, outcome.error.code,
-                    outcome.error.message)
+        logger.info(
+            "engine.job_end %s state=%s code=%s message=%s", log, state, outcome.error.code, outcome.error.message
+        )
     return state
 
 
@@ -152,8 +153,13 @@ def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
             WHERE id = %s AND state = 'running' AND lease_owner = %s
             """,
             [
-                state, _json(outcome.result), error.code if error else "", error.message[:4000] if error else "",
-                error.retryable if error else None, job.pk, token,
+                state,
+                _json(outcome.result),
+                error.code if error else "",
+                error.message[:4000] if error else "",
+                error.retryable if error else None,
+                job.pk,
+                token,
             ],
         )
         if cursor.rowcount != 1:

@@ -38,8 +38,7 @@ class EnqueueResult:
 
 
 def stage_create(*, kind: str, ref: str, stream: str = "", max_attempts: int = 3) -> Stage:
-    return Stage.objects.create(kind=kind, ref=ref, stream=stream, max_attempts=max_attempts,
-                                status=StageStatus.IDLE)
+    return Stage.objects.create(kind=kind, ref=ref, stream=stream, max_attempts=max_attempts, status=StageStatus.IDLE)
 
 
 def stage_start_round(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
@@ -84,8 +83,9 @@ def jobs_enqueue(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
         for _ in range(5):
             if not pending:
                 break
-            created += _insert_jobs(cursor, stage=stage, specs=pending,
-                                    queues=[spec.queue or job_kind(spec.kind).queue for spec in pending])
+            created += _insert_jobs(
+                cursor, stage=stage, specs=pending, queues=[spec.queue or job_kind(spec.kind).queue for spec in pending]
+            )
             inserted = {key for _, key, _ in created}
             skipped = [spec.key for spec in pending if spec.key not in inserted]
             pending = []
@@ -139,9 +139,13 @@ def _insert_jobs(cursor: Any, *, stage: Stage, specs: Sequence[JobSpec], queues:
         RETURNING id, key, queue
         """,
         [
-            stage.pk, stage.round, stage.max_attempts,
-            [spec.key for spec in specs], [spec.kind for spec in specs],
-            [json.dumps(spec.payload) for spec in specs], queues,
+            stage.pk,
+            stage.round,
+            stage.max_attempts,
+            [spec.key for spec in specs],
+            [spec.kind for spec in specs],
+            [json.dumps(spec.payload) for spec in specs],
+            queues,
         ],
     )
     return list(cursor.fetchall())

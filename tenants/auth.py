@@ -22,9 +22,17 @@ def _authenticate(request: HttpRequest) -> User | None:
     return user if user is not None and user.is_authenticated else None
 
 
+def user_of(request: Request | HttpRequest) -> User:
+    """The authenticated user of a request that passed an IsAuthenticated-style permission."""
+    user = request.user
+    if not isinstance(user, User):
+        raise TypeError("user_of() needs an authenticated request")
+    return user
+
+
 async def authenticated_user(request: HttpRequest) -> User | None:
     """The caller from an `Authorization: Token …` header or the session; None when neither is valid."""
     if "HTTP_AUTHORIZATION" not in request.META and hasattr(request, "auser"):
         user = await request.auser()
-        return user if user.is_authenticated else None  # type: ignore[return-value]
+        return user if isinstance(user, User) else None
     return await sync_to_async(_authenticate)(request)

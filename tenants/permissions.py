@@ -3,6 +3,8 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from .auth import user_of
+
 
 class IsTenantUser(BasePermission):
     """Authenticated and either in a tenant or a platform admin."""
@@ -16,9 +18,9 @@ class IsTenantAdmin(IsTenantUser):
     """`tenant_admin` of its tenant, or `platform_admin`."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return super().has_permission(request, view) and request.user.is_tenant_admin
+        return super().has_permission(request, view) and user_of(request).is_tenant_admin
 
 
 class IsPlatformAdmin(IsTenantUser):
     def has_permission(self, request: Request, view: Any) -> bool:
-        return super().has_permission(request, view) and request.user.is_platform_admin
+        return super().has_permission(request, view) and user_of(request).is_platform_admin

@@ -3,6 +3,7 @@
 from typing import TypeVar
 from uuid import UUID
 
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
@@ -24,7 +25,7 @@ def get_scoped(queryset: QuerySet[M], *, user: User, tenant_field: str = "tenant
     """One row the user may see; another tenant's row is a 404, so its existence is not revealed."""
     try:
         return scoped(queryset, user=user, tenant_field=tenant_field).get(**lookup)
-    except (queryset.model.DoesNotExist, ValueError) as exc:
+    except (ObjectDoesNotExist, ValueError) as exc:
         raise Http404 from exc
 
 
@@ -37,5 +38,5 @@ def acting_tenant(*, user: User, tenant_id: UUID | str | None = None) -> Tenant:
         raise ApplicationError("A platform admin must name the tenant.", fields={"tenant": ["This field is required."]})
     try:
         return Tenant.objects.get(pk=tenant_id)
-    except (Tenant.DoesNotExist, ValueError, Exception) as exc:
+    except (Tenant.DoesNotExist, ValueError, ValidationError) as exc:
         raise ApplicationError("Unknown tenant.", fields={"tenant": ["Unknown tenant."]}) from exc

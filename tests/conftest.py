@@ -23,7 +23,7 @@ def worker_factory(django_db_setup: None) -> Iterator[object]:
     started: list[WorkerProcess] = []
 
     def factory(**kwargs: object) -> WorkerProcess:
-        worker = start_worker(**kwargs)  # type: ignore[arg-type]
+        worker = start_worker(**kwargs)
         started.append(worker)
         return worker
 
@@ -58,10 +58,10 @@ def platform_admin(db: None) -> User:
 
 
 @pytest.fixture
-def admin_client(tenant_admin: User):  # type: ignore[no-untyped-def]
+def admin_client(tenant_admin: User):
     return client_for(tenant_admin)
 
 
 @pytest.fixture
-def member_client(tenant_member: User):  # type: ignore[no-untyped-def]
+def member_client(tenant_member: User):
     return client_for(tenant_member)

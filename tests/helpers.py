@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from rest_framework.test import APIClient
 
@@ -14,8 +14,13 @@ from tenants.services import user_create
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05,
-               message: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T | Literal[False] | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
     """Poll until `predicate()` is truthy; return its value. Fails the test on timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -36,8 +41,12 @@ def make_tenant(name: str | None = None) -> Tenant:
 
 
 def make_user(*, tenant: Tenant | None, role: str = Role.TENANT_MEMBER, username: str | None = None) -> User:
-    return user_create(username=username or f"user{next(_counter)}-{time.monotonic_ns()}", password="s3cret-pass!",
-                       tenant=tenant, role=role)
+    return user_create(
+        username=username or f"user{next(_counter)}-{time.monotonic_ns()}",
+        password="s3cret-pass!",
+        tenant=tenant,
+        role=role,
+    )
 
 
 def client_for(user: User | None) -> APIClient:

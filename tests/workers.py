@@ -52,8 +52,9 @@ class WorkerProcess:
             self.process.wait(timeout=10)
 
 
-def start_worker(*, concurrency: int = 2, queues: str = "celery,jobs", pool: str = "prefork",
-                 env: dict[str, str] | None = None) -> WorkerProcess:
+def start_worker(
+    *, concurrency: int = 2, queues: str = "celery,jobs", pool: str = "prefork", env: dict[str, str] | None = None
+) -> WorkerProcess:
     name = f"test-{uuid.uuid4().hex[:8]}"
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{name}.log"
@@ -64,13 +65,24 @@ def start_worker(*, concurrency: int = 2, queues: str = "celery,jobs", pool: str
         **(env or {}),
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", f"--queues={queues}",
-        f"--concurrency={concurrency}", f"--pool={pool}", f"--hostname={name}@%h",
-        "--without-gossip", "--without-mingle",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--loglevel=INFO",
+        f"--queues={queues}",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--hostname={name}@%h",
+        "--without-gossip",
+        "--without-mingle",
     ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     worker = WorkerProcess(name=name, process=process, log_path=log_path, extra_env=env or {})
     worker.wait_ready()
     return worker

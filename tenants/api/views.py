@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from core.exceptions import ApplicationError
 
 from .. import services
+from ..auth import user_of
 from ..models import Tenant, User
 from ..permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
 from ..selectors import acting_tenant, get_scoped, scoped
@@ -75,7 +76,7 @@ class UserListApi(APIView):
 
     @extend_schema(responses={200: UserSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        users = scoped(User.objects.order_by("id"), user=request.user)
+        users = scoped(User.objects.order_by("id"), user=user_of(request))
         return Response(UserSerializer(users, many=True).data)
 
     @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
@@ -83,7 +84,7 @@ class UserListApi(APIView):
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        tenant = acting_tenant(user=request.user, tenant_id=data.pop("tenant", None))
+        tenant = acting_tenant(user=user_of(request), tenant_id=data.pop("tenant", None))
         user = services.user_create(tenant=tenant, **data)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
@@ -93,8 +94,7 @@ class UserDetailApi(APIView):
 
     @extend_schema(responses={200: UserSerializer})
     def get(self, request: Request, user_id: int) -> Response:
-        user = get_scoped(User.objects.all(), user=request.user, pk=user_id)
-        if user != request.user and not request.user.is_tenant_admin:
-            raise ApplicationError("Only tenant admins may look at other users.", code="permission_denied",
-                                   status=403)
+        user = get_scoped(User.objects.all(), user=user_of(request), pk=user_id)
+        if user != request.user and not user_of(request).is_tenant_admin:
+            raise ApplicationError("Only tenant admins may look at other users.", code="permission_denied", status=403)
         return Response(UserSerializer(user).data)

@@ -9,7 +9,6 @@ from django.db import transaction
 from orchestration import diagnostics, stages
 from orchestration.models import Stage
 
-
 # A queue no shared worker consumes: jobs there run only where a test says so.
 PRIVATE_QUEUE = "tests-private"
 
@@ -20,8 +19,9 @@ def probe(key: str, *, queue: str | None = None, **payload: Any) -> stages.JobSp
 
 def start_stage(jobs: list[stages.JobSpec], *, ref: str = "test", max_attempts: int = 3) -> Stage:
     with transaction.atomic():
-        stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref=ref, stream=f"diag:{ref}",
-                                    max_attempts=max_attempts)
+        stage = stages.stage_create(
+            kind=diagnostics.STAGE_KIND, ref=ref, stream=f"diag:{ref}", max_attempts=max_attempts
+        )
         stages.stage_start_round(stage=stage, jobs=jobs)
     return stage
 

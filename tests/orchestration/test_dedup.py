@@ -49,7 +49,9 @@ def test_enqueueing_a_live_key_is_a_no_op_that_returns_the_live_job(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="dedup-noop")
         first = stages.stage_start_round(stage=stage, jobs=[probe("dedup:noop", queue=PRIVATE_QUEUE)])
-        again = stages.jobs_enqueue(stage=stage, jobs=[probe("dedup:noop", queue=PRIVATE_QUEUE), probe("dedup:noop", queue=PRIVATE_QUEUE)])
+        again = stages.jobs_enqueue(
+            stage=stage, jobs=[probe("dedup:noop", queue=PRIVATE_QUEUE), probe("dedup:noop", queue=PRIVATE_QUEUE)]
+        )
 
     assert again.created == [] and again.existing == first.created
     stage.refresh_from_db()

@@ -21,8 +21,9 @@ class BrokerDown(ConnectionRefusedError):
 
 def test_nothing_is_published_before_commit_and_the_task_id_is_the_job_key(db, monkeypatch):
     sent: list[tuple[str, list[int]]] = []
-    monkeypatch.setattr(dispatch.current_app, "send_task",
-                        lambda name, args, task_id, **kw: sent.append((task_id, args)))
+    monkeypatch.setattr(
+        dispatch.current_app, "send_task", lambda name, args, task_id, **kw: sent.append((task_id, args))
+    )
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="dispatch-commit")
         stages.stage_start_round(stage=stage, jobs=[probe("dispatch:a"), probe("dispatch:b")])
@@ -62,7 +63,9 @@ def test_a_broker_outage_at_commit_time_loses_no_job(celery_worker, monkeypatch)
 
 
 def test_the_relay_leaves_jobs_alone_while_their_messages_wait_in_the_broker(db, monkeypatch):
-    start_stage([probe("relay:backlog", queue=PRIVATE_QUEUE)], ref="relay-backlog")  # published: the message is in Redis
+    start_stage(
+        [probe("relay:backlog", queue=PRIVATE_QUEUE)], ref="relay-backlog"
+    )  # published: the message is in Redis
     Job.objects.filter(key="relay:backlog").update(published_at="2000-01-01T00:00:00Z")
     monkeypatch.setattr(dispatch, "_queue_is_empty", lambda queue: False)
 

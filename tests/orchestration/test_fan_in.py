@@ -62,7 +62,9 @@ def test_concurrent_ends_of_the_last_jobs_finalise_exactly_once(db):
 def test_ending_a_job_twice_counts_once(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="fanin-twice")
-        stages.stage_start_round(stage=stage, jobs=[probe("fanin:twice:a", queue=PRIVATE_QUEUE), probe("fanin:twice:b", queue=PRIVATE_QUEUE)])
+        stages.stage_start_round(
+            stage=stage, jobs=[probe("fanin:twice:a", queue=PRIVATE_QUEUE), probe("fanin:twice:b", queue=PRIVATE_QUEUE)]
+        )
     job = job_claim(Job.objects.get(key="fanin:twice:a").pk)
 
     assert job_end(job=job, outcome=Outcome(result={}), token=job.lease_owner) == JobState.SUCCEEDED
@@ -75,7 +77,10 @@ def test_ending_a_job_twice_counts_once(db):
 def test_a_late_job_of_an_older_round_does_not_count_in_the_new_round(db):
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="fanin-rounds")
-        stages.stage_start_round(stage=stage, jobs=[probe("fanin:rounds:a", queue=PRIVATE_QUEUE), probe("fanin:rounds:b", queue=PRIVATE_QUEUE)])
+        stages.stage_start_round(
+            stage=stage,
+            jobs=[probe("fanin:rounds:a", queue=PRIVATE_QUEUE), probe("fanin:rounds:b", queue=PRIVATE_QUEUE)],
+        )
     old = job_claim(Job.objects.get(key="fanin:rounds:a").pk)
     with transaction.atomic():
         stages.stage_start_round(stage=stage, jobs=[probe("fanin:rounds:c", queue=PRIVATE_QUEUE)])

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             f"Demo tenant '{tenant.name}' ({tenant.id}).\n"
             f"  platform admin (Django admin too): admin / {password}\n"
             f"  tenant admin of the demo tenant:   demo / {password}\n"
-            f"  API token: POST /api/auth/login {{\"username\": \"demo\", \"password\": \"{password}\"}}"
+            f'  API token: POST /api/auth/login {{"username": "demo", "password": "{password}"}}'
         )
 
     def _password(self) -> str:
