@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class ScansConfig(AppConfig):
     name = "scans"
+
+    def ready(self) -> None:
+        from . import jobs
+
+        jobs.register()

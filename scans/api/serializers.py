@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from .. import checks
+from ..conf import DEFAULT_SERVICES, MAX_ATTEMPTS_LIMIT
+from ..models import Scan
+from ..selectors import executions_by_service, retry_metadata
+
+
+class ScanCreateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000)
+    keywords = serializers.ListField(
+        child=serializers.CharField(max_length=100, trim_whitespace=True), max_length=50, required=False, default=list
+    )
+    services = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        allow_empty=False,
+        max_length=20,
+        required=False,
+        default=lambda: list(DEFAULT_SERVICES),
+        help_text="Scan services to run; defaults to the ones needing no provider.",
+    )
+    max_attempts = serializers.IntegerField(min_value=1, max_value=MAX_ATTEMPTS_LIMIT, default=2)
+    tenant = serializers.UUIDField(required=False, help_text="Platform admins only: the tenant to scan for.")
+
+    def validate_url(self, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Only http:// and https:// URLs can be scanned.")
+        return value
+
+    def validate_services(self, value: list[str]) -> list[str]:
+        known = set(checks.names())
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown services: {', '.join(unknown)}. Available: {', '.join(sorted(known))}."
+            )
+        return list(dict.fromkeys(value))
+
+
+class ScanRetrySerializer(serializers.Serializer):
+    services = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        allow_empty=False,
+        max_length=20,
+        required=False,
+        help_text="Omit to retry every retryable failed service.",
+    )
+
+
+# The scan API speaks camelCase (as the reference's clients do).
+class RetryMetadataSerializer(serializers.Serializer):
+    attempts = serializers.IntegerField()
+    maxAttempts = serializers.IntegerField()
+    canRetry = serializers.BooleanField()
+
+
+class ServiceRetryStatusSerializer(RetryMetadataSerializer):
+    status = serializers.CharField()
+
+
+class RetryStatusSerializer(serializers.Serializer):
+    scanId = serializers.UUIDField()
+    status = serializers.CharField()
+    hasRetryableServices = serializers.BooleanField()
+    retryableServices = serializers.ListField(child=serializers.CharField())
+    failedServices = serializers.ListField(child=serializers.CharField())
+    retryMetadata = serializers.DictField(child=ServiceRetryStatusSerializer())
+
+
+class RetryAcceptedSerializer(serializers.Serializer):
+    scanId = serializers.UUIDField()
+    retriedServices = serializers.ListField(child=serializers.CharField())
+    totalRetriedServices = serializers.IntegerField()
+    round = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+def scan_representation(scan: Scan) -> dict[str, Any]:
+    services = {}
+    for name, execution in executions_by_service(scan).items():
+        error = None
+        if execution.error_code:
+            error = {
+                "code": execution.error_code,
+                "message": execution.error_message,
+                "retryable": execution.error_retryable,
+            }
+        services[name] = {
+            "status": execution.status,
+            "result": execution.result,
+            "executionTimeMs": execution.execution_time_ms,
+            "error": error,
+            "retry": retry_metadata(scan=scan, execution=execution),
+            "round": execution.round,
+            "startedAt": execution.started_at,
+            "finishedAt": execution.finished_at,
+        }
+    return {
+        "id": str(scan.pk),
+        "tenant": str(scan.tenant_id),
+        "url": scan.url,
+        "keywords": scan.keywords,
+        "status": scan.status,
+        "maxAttempts": scan.max_attempts,
+        "createdAt": scan.created_at,
+        "startedAt": scan.started_at,
+        "finishedAt": scan.finished_at,
+        "services": services,
+        "summary": {
+            "total": len(services),
+            "success": sum(1 for s in services.values() if s["status"] == "success"),
+            "failed": sum(1 for s in services.values() if s["status"] == "failed"),
+            "running": sum(1 for s in services.values() if s["status"] in ("pending", "running")),
+        },
+    }
+
+
+class ScanSerializer(serializers.Serializer):
+    """The shape `scan_representation` produces (for the OpenAPI schema)."""
+
+    id = serializers.UUIDField()
+    tenant = serializers.UUIDField()
+    url = serializers.URLField()
+    keywords = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField()
+    maxAttempts = serializers.IntegerField()
+    createdAt = serializers.DateTimeField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+    services = serializers.DictField(help_text="Per service: status, result, executionTimeMs, error, retry.")
+    summary = serializers.DictField()
+
+    def to_representation(self, instance: Scan) -> dict[str, Any]:
+        return serializers.Serializer.to_representation(self, scan_representation(instance))
+
+
+class ServiceInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    needsProvider = serializers.BooleanField()
+    configured = serializers.BooleanField()

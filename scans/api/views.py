@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.exceptions import ApplicationError
+from orchestration.events import sse_response
+from tenants.auth import authenticated_user
+from tenants.models import User
+from tenants.permissions import IsTenantUser
+from tenants.selectors import acting_tenant
+
+from .. import checks, conf, selectors, services
+from ..models import Scan, ScanStatus
+from .serializers import (
+    RetryAcceptedSerializer,
+    RetryStatusSerializer,
+    ScanCreateSerializer,
+    ScanRetrySerializer,
+    ScanSerializer,
+    ServiceInfoSerializer,
+)
+
+
+def _caller(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # IsTenantUser lets only authenticated users through
+    return user
+
+
+class ScanListApi(APIView):
+    """Scans of the caller's tenant (newest first), and starting a new one."""
+
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=ScanStatus.values)], responses={200: ScanSerializer(many=True)}
+    )
+    def get(self, request: Request) -> Response:
+        wanted = request.query_params.get("status") or None
+        if wanted is not None and wanted not in ScanStatus.values:
+            choices = ", ".join(ScanStatus.values)
+            raise ApplicationError("Unknown status.", fields={"status": [f"Choose from {choices}."]})
+        paginator = LimitOffsetPagination()
+        scans = selectors.scan_list(user=_caller(request), status=wanted)
+        page = paginator.paginate_queryset(scans, request, view=self)
+        return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
+
+    @extend_schema(request=ScanCreateSerializer, responses={201: ScanSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ScanCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        tenant = acting_tenant(user=_caller(request), tenant_id=data.get("tenant"))
+        scan = services.scan_create(
+            tenant=tenant,
+            actor=_caller(request),
+            url=data["url"],
+            services=data["services"],
+            keywords=data["keywords"],
+            max_attempts=data["max_attempts"],
+        )
+        scan = selectors.scan_get(user=_caller(request), scan_id=scan.pk)
+        return Response(ScanSerializer(scan).data, status=status.HTTP_201_CREATED)
+
+
+class ScanDetailApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={200: ScanSerializer})
+    def get(self, request: Request, scan_id: Any) -> Response:
+        return Response(ScanSerializer(selectors.scan_get(user=_caller(request), scan_id=scan_id)).data)
+
+
+class ScanRetryApi(APIView):
+    """Retry failed services: `{"services": [...]}` or `{}` for every retryable one. 400 with a code per
+    service when one cannot be retried (nothing is retried then); 409 while the scan runs."""
+
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(request=ScanRetrySerializer, responses={202: RetryAcceptedSerializer})
+    def post(self, request: Request, scan_id: Any) -> Response:
+        scan = selectors.scan_get(user=_caller(request), scan_id=scan_id)
+        _check_may_retry(user=_caller(request), scan=scan)
+        serializer = ScanRetrySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        wanted = serializer.validated_data.get("services")
+        outcome = services.scan_retry(scan=scan, actor=_caller(request), services=wanted)
+        return Response(
+            {
+                "scanId": str(scan.pk),
+                "retriedServices": outcome.services,
+                "totalRetriedServices": len(outcome.services),
+                "round": outcome.round,
+                "message": f"Successfully initiated retry for {len(outcome.services)} services",
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+def _check_may_retry(*, user: User, scan: Scan) -> None:
+    # Retrying spends provider quota and worker time: the scan's author or a tenant admin decides.
+    if not user.is_tenant_admin and scan.created_by_id != user.pk:
+        raise ApplicationError(
+            "Only the scan's author or a tenant admin may retry it.", code="permission_denied", status=403
+        )
+
+
+class ScanRetryStatusApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={200: RetryStatusSerializer})
+    def get(self, request: Request, scan_id: Any) -> Response:
+        scan = selectors.scan_get(user=_caller(request), scan_id=scan_id)
+        return Response(selectors.retry_status(scan=scan))
+
+
+class ScanServicesApi(APIView):
+    """The installed scan services, and whether the provider-backed ones are configured."""
+
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={200: ServiceInfoSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        settings = conf.check_settings()
+        return Response(
+            [
+                {
+                    "name": s.name,
+                    "description": s.description,
+                    "needsProvider": s.needs_provider,
+                    "configured": s.configured(settings),
+                }
+                for s in checks.all_services()
+            ]
+        )
+
+
+def _error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)
+
+
+async def scan_events(request: HttpRequest, scan_id: Any) -> HttpResponseBase:
+    """`GET /api/scans/<id>/events`: the scan's events over SSE (replay from `Last-Event-ID`, then live).
+    An async view: a waiting client holds no thread."""
+    if request.method != "GET":
+        return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+    user = await authenticated_user(request)
+    if user is None:
+        return _error(401, "not_authenticated", "Authentication credentials were not provided.")
+    if not (user.tenant_id or user.is_platform_admin):
+        return _error(403, "permission_denied", "You do not have permission to perform this action.")
+    try:
+        scan = await sync_to_async(selectors.scan_get)(user=user, scan_id=scan_id)
+    except Http404:
+        return _error(404, "not_found", "Not found.")
+    return sse_response(request, stream=scan.stream)

@@ -1,0 +1,71 @@
+"""The scan's plug into the engine: stage kind `scan`, job kind `scan.service` (key
+`scan:<id>:<service>`). Each service is its own job, so a slow or failing one never holds the others.
+
+Attempts: the stage runs each job at most once on its own (`max_attempts=1`), so a failure reaches the
+person at once and every further run is a retry they asked for (counted in `ServiceExecution.attempts`).
+The one exception is a worker that died mid-service: not the service's fault, so the job is run once
+more, transparently (`on_service_job_lost`); if that run is lost too, the service ends failed with the
+retryable `worker_lost` and the person may retry it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from orchestration import stages
+from orchestration.errors import JobError
+from orchestration.models import Job, Stage
+from orchestration.registry import JobKind, LostAction, StageKind, register_job_kind, register_stage_kind
+
+from . import checks, conf, services
+
+logger = logging.getLogger(__name__)
+
+LOST_WORKER_RERUNS = 1
+
+
+def run_service_job(job: Job) -> dict[str, Any]:
+    """On a worker, outside any transaction: mark the service running, then run its check."""
+    scan_id, name = job.payload["scan"], job.payload["service"]
+    services.execution_mark_running(scan_id=scan_id, service=name, job=job)
+    try:
+        service = checks.get(name)
+    except LookupError:
+        raise JobError.fatal(f"no scan service {name!r} is installed", code="unknown_service") from None
+    logger.info("scans.service_start scan=%s service=%s job=%s attempt=%s", scan_id, name, job.key, job.attempts)
+    target = checks.ScanTarget(url=job.payload["url"], keywords=tuple(job.payload.get("keywords") or ()))
+    return service.run(target, conf.check_settings())
+
+
+def record_service_outcome(job: Job) -> None:
+    services.execution_record_end(job=job)
+
+
+def finalise_scan_round(stage: Stage) -> None:
+    services.scan_finalise(stage=stage)
+
+
+def on_service_job_lost(job: Job) -> LostAction:
+    if job.attempts > LOST_WORKER_RERUNS:
+        # The engine ends a job that has used its attempts as failed (`worker_lost`, retryable).
+        return LostAction.REQUEUE
+    stage_id = job.stage_id
+    # PAUSE parks the job as `pending` without spending an attempt; once the sweeper's transaction
+    # commits, dispatch it again. (REQUEUE would end it: the stage allows one attempt.)
+    transaction.on_commit(lambda: _dispatch_lost(stage_id))
+    return LostAction.PAUSE
+
+
+def _dispatch_lost(stage_id: int) -> None:
+    requeued = stages.stage_resume(stage=Stage.objects.get(pk=stage_id))
+    logger.warning("scans.lost_service_requeued stage=%s jobs=%s", stage_id, requeued)
+
+
+def register() -> None:
+    register_stage_kind(
+        StageKind(name=services.STAGE_KIND, finalise=finalise_scan_round, on_job_lost=on_service_job_lost)
+    )
+    register_job_kind(JobKind(name=services.JOB_KIND, run=run_service_job, on_end=record_service_outcome))
