@@ -1,22 +1,27 @@
+from typing import Any
+
 from django.contrib import admin
 
 from .models import Scan, ServiceExecution
+
+_EXECUTION_FIELDS: Any = [
+    "service",
+    "status",
+    "attempts",
+    "round",
+    "error_code",
+    "error_retryable",
+    "execution_time_ms",
+    "finished_at",
+]
 
 
 class ServiceExecutionInline(admin.TabularInline[ServiceExecution, Scan]):
     model = ServiceExecution
     extra = 0
     can_delete = False
-    fields = [
-        "service",
-        "status",
-        "attempts",
-        "round",
-        "error_code",
-        "error_retryable",
-        "execution_time_ms",
-        "finished_at",
-    ]
+    fields = _EXECUTION_FIELDS
+    readonly_fields = _EXECUTION_FIELDS
 
 
 @admin.register(Scan)
