@@ -1,0 +1,160 @@
+"""Per-service retry: only failed, retryable services under their limit run again, in a new engine
+round; successful results and other services are untouched; a bad request retries nothing."""
+
+import pytest
+
+from orchestration.models import Event, Job, Stage
+from scans.models import Scan, ScanStatus
+
+from .scanning import retry, start_scan, wait_final
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def failed_scan(client, site, services, failing, **extra):
+    for name in failing:
+        site.fail[name] = 503
+    scan = wait_final(client, start_scan(client, site.url("/good"), services, **extra)["id"])
+    retryable = {n for n, s in scan["services"].items() if s["status"] == "failed" and s["error"]["retryable"]}
+    assert retryable == set(failing)
+    return scan
+
+
+def test_retry_status_lists_retryable_and_failed_services(celery_worker, site, admin_client):
+    scan = failed_scan(admin_client, site, ["meta", "rank_tracker", "schema"], ["schema"])
+
+    status = admin_client.get(f"/api/scans/{scan['id']}/retry/status").json()
+
+    assert status["hasRetryableServices"] is True
+    assert status["retryableServices"] == ["schema"]
+    assert status["failedServices"] == ["rank_tracker", "schema"]
+    assert status["retryMetadata"] == {
+        "meta": {"status": "success", "attempts": 1, "maxAttempts": 2, "canRetry": False},
+        "rank_tracker": {"status": "failed", "attempts": 1, "maxAttempts": 2, "canRetry": False},
+        "schema": {"status": "failed", "attempts": 1, "maxAttempts": 2, "canRetry": True},
+    }
+
+
+def test_retrying_a_chosen_subset_leaves_everything_else_untouched(celery_worker, site, admin_client):
+    scan = failed_scan(admin_client, site, ["accessibility", "schema", "meta"], ["accessibility", "schema"])
+    assert scan["status"] == ScanStatus.PARTIAL
+    del site.fail["accessibility"]
+
+    response = retry(admin_client, scan["id"], ["accessibility"])
+
+    assert response.status_code == 202, response.content
+    assert response.json()["retriedServices"] == ["accessibility"]
+    after = wait_final(admin_client, scan["id"])
+    assert after["status"] == ScanStatus.PARTIAL  # schema is still failed
+    assert after["services"]["accessibility"]["status"] == "success"
+    assert after["services"]["accessibility"]["retry"] == {"attempts": 2, "maxAttempts": 2, "canRetry": False}
+    assert after["services"]["schema"] == scan["services"]["schema"]
+    assert after["services"]["meta"] == scan["services"]["meta"]
+    assert site.page_hits("meta") == 1 and site.page_hits("schema") == 1 and site.page_hits("accessibility") == 2
+    stage = Stage.objects.get(scan__pk=scan["id"])
+    assert (stage.round, stage.total, stage.succeeded) == (2, 1, 1)  # the new round ran exactly the retried one
+    types = list(Event.objects.filter(stream=f"scan:{scan['id']}").values_list("type", flat=True))
+    assert types[-4:] == ["retry_started", "service_started", "service_completed", "scan_completed"]
+
+
+def test_retrying_everything_retries_every_retryable_failure_and_completes(celery_worker, site, admin_client):
+    scan = failed_scan(admin_client, site, ["accessibility", "schema", "meta"], ["accessibility", "schema", "meta"])
+    assert scan["status"] == ScanStatus.FAILED
+    site.fail.clear()
+
+    response = retry(admin_client, scan["id"])
+
+    assert response.status_code == 202
+    assert sorted(response.json()["retriedServices"]) == ["accessibility", "meta", "schema"]
+    after = wait_final(admin_client, scan["id"])
+    assert after["status"] == ScanStatus.COMPLETED
+    assert {s["retry"]["attempts"] for s in after["services"].values()} == {2}
+    assert all(s["error"] is None for s in after["services"].values())
+
+
+def test_the_retry_limit_is_enforced(celery_worker, site, admin_client):
+    scan = failed_scan(admin_client, site, ["meta", "schema"], ["schema"])
+    assert retry(admin_client, scan["id"]).status_code == 202  # attempt 2 of 2, still failing
+    after = wait_final(admin_client, scan["id"])
+    assert after["services"]["schema"]["retry"] == {"attempts": 2, "maxAttempts": 2, "canRetry": False}
+
+    named = retry(admin_client, scan["id"], ["schema"])
+    everything = retry(admin_client, scan["id"])
+
+    assert named.status_code == 400
+    assert named.json()["error"]["code"] == "RETRY_LIMIT_EXCEEDED"
+    assert named.json()["rejectedServices"]["schema"]["code"] == "RETRY_LIMIT_EXCEEDED"
+    assert everything.status_code == 400
+    assert everything.json()["error"]["code"] == "NO_RETRYABLE_SERVICES"
+    assert site.page_hits("schema") == 2
+
+
+def test_max_attempts_is_configurable_per_scan(celery_worker, site, admin_client):
+    once = failed_scan(admin_client, site, ["schema"], ["schema"], max_attempts=1)
+    assert once["services"]["schema"]["retry"] == {"attempts": 1, "maxAttempts": 1, "canRetry": False}
+    assert retry(admin_client, once["id"], ["schema"]).json()["error"]["code"] == "RETRY_LIMIT_EXCEEDED"
+
+    thrice = failed_scan(admin_client, site, ["schema"], ["schema"], max_attempts=3)
+    for attempt in (2, 3):
+        assert retry(admin_client, thrice["id"], ["schema"]).status_code == 202
+        assert wait_final(admin_client, thrice["id"])["services"]["schema"]["retry"]["attempts"] == attempt
+    assert retry(admin_client, thrice["id"], ["schema"]).json()["error"]["code"] == "RETRY_LIMIT_EXCEEDED"
+
+
+@pytest.mark.parametrize(
+    ("services", "code"),
+    [
+        (["meta"], "NOT_FAILED"),
+        (["rank_tracker"], "NOT_RETRYABLE"),
+        (["backlinks"], "UNKNOWN_SERVICE"),  # a real service, not part of this scan
+        (["no_such_service"], "UNKNOWN_SERVICE"),
+        (["schema", "meta"], "NOT_FAILED"),  # one bad name rejects the whole request
+    ],
+)
+def test_each_rejection_has_its_code_and_retries_nothing(celery_worker, site, admin_client, services, code):
+    scan = failed_scan(admin_client, site, ["meta", "rank_tracker", "schema"], ["schema"])
+    jobs_before = Job.objects.filter(stage__scan__pk=scan["id"]).count()
+
+    response = retry(admin_client, scan["id"], services)
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"]["code"] == code
+    rejected = [name for name in services if name != "schema"]
+    assert sorted(body["rejectedServices"]) == sorted(rejected)
+    assert set(body["error"]["fields"]["services"]) == set(rejected)
+    assert Job.objects.filter(stage__scan__pk=scan["id"]).count() == jobs_before
+    assert Stage.objects.get(scan__pk=scan["id"]).round == 1
+    assert admin_client.get(f"/api/scans/{scan['id']}").json() == scan
+
+
+def test_a_non_retryable_page_error_cannot_be_retried(celery_worker, site, admin_client):
+    scan = wait_final(admin_client, start_scan(admin_client, site.url("/missing"), ["meta"])["id"])
+    assert scan["services"]["meta"]["error"] == {
+        "code": "page_client_error",
+        "retryable": False,
+        "message": "the page answered HTTP 404",
+    }
+
+    response = retry(admin_client, scan["id"], ["meta"])
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "NOT_RETRYABLE")
+
+
+def test_a_running_scan_cannot_be_retried(celery_worker, site, admin_client):
+    site.delay["meta"] = 2
+    scan = start_scan(admin_client, site.url("/good"), ["meta"])
+
+    response = retry(admin_client, scan["id"], ["meta"])
+
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "SCAN_RUNNING")
+    wait_final(admin_client, scan["id"])
+
+
+@pytest.mark.parametrize("body", [{"services": []}, {"services": "schema"}, {"services": [1, {}]}])
+def test_malformed_retry_requests_answer_400_with_field_errors(celery_worker, site, admin_client, body):
+    scan = failed_scan(admin_client, site, ["schema"], ["schema"])
+    response = admin_client.post(f"/api/scans/{scan['id']}/retry", body, format="json")
+    assert response.status_code == 400
+    assert "services" in response.json()["error"]["fields"]
+    assert Scan.objects.get(pk=scan["id"]).status == ScanStatus.FAILED
