@@ -129,6 +129,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection around *every* task unless told to reuse it;
+# reconnecting costs more than a whole engine job. Reuse it (recycled every 2,000 tasks).
+CELERY_DB_REUSE_MAX = env_int("RELAY_DB_REUSE_MAX", 1000)
 # Redis re-delivers an unacked message after the visibility timeout. Every task time limit and every
 # countdown we publish stays below it (tests/orchestration/test_celery_config.py), otherwise a long
 # task or a long retry delay would be delivered again and again. Longer delays live in the database.

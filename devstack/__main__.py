@@ -172,7 +172,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with private_services() as env:
         env["DATABASE_URL"] = env["DATABASE_URL"]
         manage("migrate", "--noinput", "-v", "0", env=env)
-        return subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env).returncode
+        env["PYTHONPATH"] = str(ROOT)
+        return subprocess.run([sys.executable, str(script)], cwd=ROOT / "bench", env=env).returncode
 
 
 def main() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.db import connection
 
@@ -14,22 +15,49 @@ logger = logging.getLogger(__name__)
 _COUNTER = {JobState.SUCCEEDED: "succeeded", JobState.FAILED: "failed", JobState.ERROR: "errored"}
 
 
-def record_job_end(*, stage_id: int, round: int, state: str) -> None:
-    """Count one ended job of `round`. Inside the job's ending transaction; the row lock on the stage
-    serialises concurrent ends, so exactly one of them sees the round complete."""
+@dataclass(frozen=True)
+class EndRecord:
+    ended: bool  # false: the job was not ours to end (taken back by the sweeper, ended by a duplicate)
+    round_complete: bool  # this end was the last of its round and the round is not finalised yet
+
+
+def end_job_and_count(
+    *,
+    job_id: int,
+    token: str,
+    state: str,
+    result: str | None,
+    error_code: str,
+    error_message: str,
+    error_retryable: bool | None,
+) -> EndRecord:
+    """End a running job held by `token` and count it in its round, in one statement (one round trip
+    on the hot path). Inside the job's ending transaction: the stage row stays locked until commit, so
+    concurrent ends are serialised and exactly one of them sees the round complete."""
     column = _COUNTER[JobState(state)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE orchestration_stage SET {column} = {column} + 1 "
-            "WHERE id = %s AND round = %s RETURNING total, succeeded + failed + errored, finalised_at",
-            [stage_id, round],
+            f"""
+            WITH ended AS (
+                UPDATE orchestration_job
+                SET state = %s, result = %s::jsonb, lease_owner = '', lease_expires_at = NULL,
+                    finished_at = now(), error_code = %s, error_message = %s, error_retryable = %s
+                WHERE id = %s AND state = 'running' AND lease_owner = %s
+                RETURNING stage_id, round
+            ), counted AS (
+                UPDATE orchestration_stage AS stage SET {column} = stage.{column} + 1
+                FROM ended WHERE stage.id = ended.stage_id AND stage.round = ended.round
+                RETURNING stage.total, stage.succeeded + stage.failed + stage.errored AS done, stage.finalised_at
+            )
+            SELECT (SELECT count(*) FROM ended), counted.total, counted.done, counted.finalised_at
+            FROM (SELECT 1) AS one LEFT JOIN counted ON true
+            """,
+            [state, result, error_code, error_message, error_retryable, job_id, token],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return  # a job of an older round: that round was settled already
-    total, ended, finalised_at = row
-    if ended >= total and finalised_at is None:
-        finalise_if_complete(stage_id=stage_id, round=round)
+        ended, total, done, finalised_at = cursor.fetchone()
+    # total is None for a job of an older round: that round was settled already.
+    complete = total is not None and done >= total and finalised_at is None
+    return EndRecord(ended=ended == 1, round_complete=complete)
 
 
 def finalise_if_complete(*, stage_id: int, round: int) -> bool:

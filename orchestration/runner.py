@@ -18,7 +18,7 @@ from . import leases, metrics
 from .conf import engine_setting
 from .dispatch import Dispatch, publish_on_commit
 from .errors import ErrorKind, JobError
-from .fanin import record_job_end
+from .fanin import end_job_and_count, finalise_if_complete
 from .models import Job, JobState
 from .registry import job_kind
 
@@ -144,26 +144,17 @@ def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
         state = JobState.FAILED
     else:
         state = JobState.ERROR
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE orchestration_job
-            SET state = %s, result = %s::jsonb, lease_owner = '', lease_expires_at = NULL, finished_at = now(),
-                error_code = %s, error_message = %s, error_retryable = %s
-            WHERE id = %s AND state = 'running' AND lease_owner = %s
-            """,
-            [
-                state,
-                _json(outcome.result),
-                error.code if error else "",
-                error.message[:4000] if error else "",
-                error.retryable if error else None,
-                job.pk,
-                token,
-            ],
-        )
-        if cursor.rowcount != 1:
-            return "stale"
+    record = end_job_and_count(
+        job_id=job.pk,
+        token=token,
+        state=state,
+        result=_json(outcome.result),
+        error_code=error.code if error else "",
+        error_message=error.message[:4000] if error else "",
+        error_retryable=error.retryable if error else None,
+    )
+    if not record.ended:
+        return "stale"
     job.state = state
     job.result = outcome.result
     job.error_code = error.code if error else ""
@@ -171,8 +162,9 @@ def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
     job.error_retryable = error.retryable if error else None
     kind = job_kind(job.kind)
     if kind.on_end is not None:
-        kind.on_end(job)
-    record_job_end(stage_id=job.stage_id, round=job.round, state=state)
+        kind.on_end(job)  # sees the job ended; the finaliser below sees what on_end wrote
+    if record.round_complete:
+        finalise_if_complete(stage_id=job.stage_id, round=job.round)
     metrics.incr("relay_jobs_ended_total", kind=job.kind, state=state)
     return state
 

@@ -1,7 +1,10 @@
 """Opening stages and rounds, adding jobs, pausing and resuming. Call these inside the domain's
 transaction: the jobs commit with the state change that created them and are published after commit.
 
-Lock order, to stay free of deadlocks: domain rows → stage row → event stream row.
+Lock order: a domain request locks its domain rows, then the stage row, then the event stream row.
+A job's ending transaction locks the stage row first (to count the job), then what `on_end` and the
+finaliser touch. A domain only opens a round when no job of the stage is running, so the two rarely
+meet; when they do, PostgreSQL picks a deadlock victim and `runner.job_end` retries it.
 """
 
 from __future__ import annotations

@@ -3,11 +3,18 @@
 from celery import shared_task
 
 from . import dispatch, recovery, runner
+from .redis_client import get_redis
 
 
 @shared_task(name=dispatch.RUN_JOB_TASK, ignore_result=True)
 def run_job(job_id: int) -> str:
     return runner.job_execute(job_id)
+
+
+@shared_task(name="orchestration.count", ignore_result=True)
+def count(key: str) -> None:
+    """A bare task that only counts itself: the raw-Celery baseline of `bench/engine.py`."""
+    get_redis().incr(key)
 
 
 @shared_task(name=dispatch.PUBLISH_JOBS_TASK, ignore_result=True)

@@ -1,0 +1,43 @@
+"""Shared plumbing for the benchmarks: Django set-up, workers, the results file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def write_results(name: str, figures: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    figures = {**figures, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    print(f"written to {path.relative_to(ROOT)}")
+    return path
+
+
+def wait_for(predicate: Any, *, timeout: float, interval: float = 0.01) -> float:
+    """Poll until true; returns the time.perf_counter() at which it was seen true."""
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("benchmark run did not finish in time")
+        time.sleep(interval)
+    return time.perf_counter()

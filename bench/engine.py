@@ -1,0 +1,83 @@
+"""N no-op jobs through the engine (dispatch, claim, run, end, fan-in) versus N bare Celery tasks on the
+same broker and the same worker, in one run. Writes bench/results/engine.json.
+
+Both sides run on one worker with `WORKERS` pool processes and the production Celery settings
+(acks_late, prefetch 1). The bare task increments a Redis counter so the run can see it finish; the
+engine side is finished when its stage is finalised. Each side runs twice, interleaved; best of two.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from common import setup_django, wait_for, write_results
+
+setup_django()
+
+from django.db import transaction  # noqa: E402
+
+from config.celery import app  # noqa: E402
+from orchestration import diagnostics, stages  # noqa: E402
+from orchestration.models import Stage  # noqa: E402
+from orchestration.redis_client import get_redis  # noqa: E402
+from tests.workers import start_worker  # noqa: E402
+
+N = int(os.environ.get("BENCH_N", "5000"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+
+
+def run_engine(n: int, tag: str) -> float:
+    started = time.perf_counter()
+    with transaction.atomic():
+        stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref=f"bench-{tag}")
+        stages.stage_start_round(
+            stage=stage,
+            jobs=[stages.JobSpec(key=f"bench:{tag}:{i}", kind=diagnostics.JOB_KIND, payload={"noop": True})
+                  for i in range(n)],
+        )
+    ended = wait_for(lambda: Stage.objects.filter(pk=stage.pk, finalised_at__isnull=False).exists(),
+                     timeout=600, interval=0.02)
+    stage.refresh_from_db()
+    assert stage.succeeded == n, (stage.succeeded, n)
+    return n / (ended - started)
+
+
+def run_celery(n: int, tag: str) -> float:
+    key = f"bench:celery:{tag}"
+    redis = get_redis()
+    redis.delete(key)
+    started = time.perf_counter()
+    with app.producer_or_acquire() as producer:
+        for i in range(n):
+            app.send_task("orchestration.count", args=[key], task_id=f"{key}:{i}", queue="jobs", producer=producer)
+    ended = wait_for(lambda: int(redis.get(key) or 0) >= n, timeout=600)
+    return n / (ended - started)
+
+
+def main() -> None:
+    worker = start_worker(concurrency=WORKERS, queues="celery,jobs", env={"RELAY_LOG_LEVEL": "WARNING"})
+    try:
+        run_celery(200, "warmup")
+        run_engine(200, "warmup")
+        celery_runs, engine_runs = [], []
+        for round_ in range(2):
+            celery_runs.append(run_celery(N, f"c{round_}"))
+            engine_runs.append(run_engine(N, f"e{round_}"))
+            print(f"round {round_ + 1}: celery {celery_runs[-1]:.0f}/s engine {engine_runs[-1]:.0f}/s", flush=True)
+    finally:
+        worker.stop()
+    celery_rate, engine_rate = max(celery_runs), max(engine_runs)
+    write_results("engine", {
+        "engine_jobs_per_s": round(engine_rate, 1),
+        "celery_tasks_per_s": round(celery_rate, 1),
+        "ratio": round(engine_rate / celery_rate, 3),
+        "n": N,
+        "workers": WORKERS,
+        "runs": {"engine_jobs_per_s": [round(x, 1) for x in engine_runs],
+                 "celery_tasks_per_s": [round(x, 1) for x in celery_runs]},
+    })
+
+
+if __name__ == "__main__":
+    main()
