@@ -34,7 +34,7 @@ def finished(run_id):
 def in_threads(count, call):
     """Run `call(i)` in `count` threads released together; each thread uses (and closes) its own connection."""
     barrier = threading.Barrier(count)
-    results = [None] * count
+    results: list[object] = [None] * count
 
     def work(i):
         try:
