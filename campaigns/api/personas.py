@@ -1,0 +1,102 @@
+"""Personas (DNS, HTTP) and proxies: list/create and detail endpoints over the same generic shape.
+Members read; tenant admins write (proxies may carry credentials)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Model
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import ModelSerializer
+from rest_framework.views import APIView
+
+from tenants.auth import user_of
+from tenants.permissions import IsTenantAdmin, IsTenantUser
+from tenants.selectors import acting_tenant, get_scoped, scoped
+
+from ..models import DnsPersona, HttpPersona, Proxy
+from ..services import personas as services
+from .serializers import DnsPersonaSerializer, HttpPersonaSerializer, ProxySerializer
+
+
+class _OwnedListApi(APIView):
+    model: type[Model]
+    serializer_class: type[ModelSerializer]
+
+    def get_permissions(self) -> list[Any]:
+        return [IsTenantUser()] if self.request.method == "GET" else [IsTenantAdmin()]
+
+    def get(self, request: Request) -> Response:
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(
+            scoped(self.model._default_manager.all(), user=user_of(request)), request, view=self
+        )
+        return paginator.get_paginated_response(self.serializer_class(page, many=True).data)
+
+    def post(self, request: Request) -> Response:
+        serializer = self.serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        tenant = acting_tenant(user=user_of(request), tenant_id=request.data.get("tenant"))
+        instance = services.owned_create(model=self.model, tenant=tenant, data=dict(serializer.validated_data))
+        return Response(self.serializer_class(instance).data, status=status.HTTP_201_CREATED)
+
+
+class _OwnedDetailApi(APIView):
+    model: type[Model]
+    serializer_class: type[ModelSerializer]
+    config_key = "personaIds"
+
+    def get_permissions(self) -> list[Any]:
+        return [IsTenantUser()] if self.request.method == "GET" else [IsTenantAdmin()]
+
+    def _object(self, request: Request, object_id: Any) -> Model:
+        return get_scoped(self.model._default_manager.all(), user=user_of(request), pk=object_id)
+
+    def get(self, request: Request, object_id: Any) -> Response:
+        return Response(self.serializer_class(self._object(request, object_id)).data)
+
+    def patch(self, request: Request, object_id: Any) -> Response:
+        instance = self._object(request, object_id)
+        serializer = self.serializer_class(instance, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        instance = services.owned_update(instance=instance, data=dict(serializer.validated_data))
+        return Response(self.serializer_class(instance).data)
+
+    def delete(self, request: Request, object_id: Any) -> Response:
+        services.owned_delete(instance=self._object(request, object_id), config_key=self.config_key)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["personas"], responses=DnsPersonaSerializer, request=DnsPersonaSerializer)
+class DnsPersonaListApi(_OwnedListApi):
+    model, serializer_class = DnsPersona, DnsPersonaSerializer
+
+
+@extend_schema(tags=["personas"], responses=DnsPersonaSerializer, request=DnsPersonaSerializer)
+class DnsPersonaDetailApi(_OwnedDetailApi):
+    model, serializer_class = DnsPersona, DnsPersonaSerializer
+
+
+@extend_schema(tags=["personas"], responses=HttpPersonaSerializer, request=HttpPersonaSerializer)
+class HttpPersonaListApi(_OwnedListApi):
+    model, serializer_class = HttpPersona, HttpPersonaSerializer
+
+
+@extend_schema(tags=["personas"], responses=HttpPersonaSerializer, request=HttpPersonaSerializer)
+class HttpPersonaDetailApi(_OwnedDetailApi):
+    model, serializer_class = HttpPersona, HttpPersonaSerializer
+
+
+@extend_schema(tags=["proxies"], responses=ProxySerializer, request=ProxySerializer)
+class ProxyListApi(_OwnedListApi):
+    model, serializer_class = Proxy, ProxySerializer
+
+
+@extend_schema(tags=["proxies"], responses=ProxySerializer, request=ProxySerializer)
+class ProxyDetailApi(_OwnedDetailApi):
+    model, serializer_class = Proxy, ProxySerializer
+    config_key = "proxyId"

@@ -1,0 +1,244 @@
+"""Campaign endpoints: serializer in, one service, serializer out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants.auth import user_of
+from tenants.permissions import IsPlatformAdmin, IsTenantUser
+from tenants.selectors import acting_tenant, get_scoped
+
+from .. import selectors
+from ..models import Campaign, CampaignReport, PhaseConfig
+from ..phases import PHASES
+from ..reports import report_csv_lines
+from ..services import campaigns as campaign_services
+from ..services import phases as phase_services
+from .serializers import (
+    CampaignCreateSerializer,
+    CampaignSerializer,
+    CampaignSettingsSerializer,
+    CampaignSummarySerializer,
+    CampaignUpdateSerializer,
+    DomainPageParams,
+    DomainResultSerializer,
+    ModeSerializer,
+    PhaseConfigSerializer,
+)
+
+
+def campaign_for(request: Request, campaign_id: Any) -> Campaign:
+    return get_scoped(Campaign.objects.select_related("tenant"), user=user_of(request), pk=campaign_id)
+
+
+def checked_phase(phase: str) -> str:
+    if phase not in PHASES:
+        raise Http404
+    return phase
+
+
+def campaign_out(campaign: Campaign) -> dict[str, Any]:
+    campaign.refresh_from_db()
+    return CampaignSerializer(
+        {**CampaignSummarySerializer(campaign).data, **selectors.campaign_pipeline(campaign=campaign)}
+    ).data
+
+
+class CampaignListApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={200: CampaignSummarySerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.campaign_list(user=user_of(request)), request, view=self)
+        return paginator.get_paginated_response(CampaignSummarySerializer(page, many=True).data)
+
+    @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = CampaignCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        tenant = acting_tenant(user=user_of(request), tenant_id=data.get("tenant"))
+        campaign = campaign_services.campaign_create(
+            tenant=tenant, name=data["name"], mode=data.get("mode"), actor=user_of(request)
+        )
+        return Response(campaign_out(campaign), status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={200: CampaignSerializer})
+    def get(self, request: Request, campaign_id: Any) -> Response:
+        return Response(campaign_out(campaign_for(request, campaign_id)))
+
+    @extend_schema(request=CampaignUpdateSerializer, responses={200: CampaignSerializer})
+    def patch(self, request: Request, campaign_id: Any) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        serializer = CampaignUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_services.campaign_update(campaign=campaign, name=serializer.validated_data["name"])
+        return Response(campaign_out(campaign))
+
+    @extend_schema(responses={204: None, 409: None})
+    def delete(self, request: Request, campaign_id: Any) -> Response:
+        campaign_services.campaign_delete(campaign=campaign_for(request, campaign_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CampaignModeApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(request=ModeSerializer, responses={200: CampaignSerializer})
+    def patch(self, request: Request, campaign_id: Any) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        serializer = ModeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_services.campaign_set_mode(
+            campaign=campaign, mode=serializer.validated_data["mode"], actor=user_of(request)
+        )
+        return Response(campaign_out(campaign))
+
+
+def config_out(row: PhaseConfig) -> dict[str, Any]:
+    return PhaseConfigSerializer({"phase": row.phase, "config": row.config, "updatedAt": row.updated_at}).data
+
+
+class PhaseConfigApi(APIView):
+    """A phase's stored config. PUT validates it for that phase (400 with field-level messages)."""
+
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={200: PhaseConfigSerializer})
+    def get(self, request: Request, campaign_id: Any, phase: str) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        row = PhaseConfig.objects.filter(campaign=campaign, phase=checked_phase(phase)).first()
+        if row is None:
+            raise Http404
+        return Response(config_out(row))
+
+    @extend_schema(request=dict, responses={200: PhaseConfigSerializer})
+    def put(self, request: Request, campaign_id: Any, phase: str) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        row = campaign_services.phase_config_set(campaign=campaign, phase=checked_phase(phase), data=request.data)
+        return Response(config_out(row))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, campaign_id: Any, phase: str) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        campaign_services.phase_config_delete(campaign=campaign, phase=checked_phase(phase))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PhaseStartApi(APIView):
+    """Start a phase, or retry it after it failed. 409: another phase runs, a failed phase must be
+    retried first (`retryPhase`), the previous phase has not completed (`requiredPhase`), or configs
+    are missing (`missingPhases`; in full_sequence every phase from this one on is checked)."""
+
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(request=None, responses={202: CampaignSerializer, 409: None})
+    def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        phase_services.phase_start(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
+        return Response(campaign_out(campaign), status=status.HTTP_202_ACCEPTED)
+
+
+class PhasePauseApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 409: None})
+    def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        phase_services.phase_pause(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
+        return Response(campaign_out(campaign))
+
+
+class PhaseResumeApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 409: None})
+    def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        phase_services.phase_resume(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
+        return Response(campaign_out(campaign))
+
+
+class CampaignDomainsApi(APIView):
+    """Domains with their DNS, HTTP and score results, in `seq` order; page with `after` (the last seq seen)."""
+
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
+        responses={200: DomainResultSerializer(many=True)},
+    )
+    def get(self, request: Request, campaign_id: Any) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        params = DomainPageParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        rows = selectors.domain_page(
+            campaign=campaign, after=params.validated_data["after"], limit=params.validated_data["limit"]
+        )
+        return Response(
+            {
+                "results": DomainResultSerializer(rows, many=True).data,
+                "next": rows[-1]["seq"] if len(rows) == params.validated_data["limit"] else None,
+            }
+        )
+
+
+class CampaignReportApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, campaign_id: Any) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        report = CampaignReport.objects.filter(campaign=campaign).first()
+        if report is None:
+            raise Http404
+        response = Response(report.report)
+        if request.query_params.get("download"):
+            response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-report.json"'
+        return response
+
+
+class CampaignReportCsvApi(APIView):
+    """Every scored domain, best first, streamed as CSV."""
+
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request: Request, campaign_id: Any) -> StreamingHttpResponse:
+        campaign = campaign_for(request, campaign_id)
+        if not CampaignReport.objects.filter(campaign=campaign).exists():
+            raise Http404
+        response = StreamingHttpResponse(report_csv_lines(campaign=campaign), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-leads.csv"'
+        return response
+
+
+class CampaignSettingsApi(APIView):
+    """Runtime settings of the campaigns app (auto-resume on restart). Platform admins change them."""
+
+    def get_permissions(self) -> list[Any]:
+        return [IsPlatformAdmin()] if self.request.method == "PATCH" else [IsTenantUser()]
+
+    @extend_schema(responses={200: CampaignSettingsSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(CampaignSettingsSerializer(selectors.campaign_settings()).data)
+
+    @extend_schema(request=CampaignSettingsSerializer, responses={200: CampaignSettingsSerializer})
+    def patch(self, request: Request) -> Response:
+        serializer = CampaignSettingsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        settings = campaign_services.campaign_settings_update(**serializer.validated_data)
+        return Response(CampaignSettingsSerializer(settings).data)

@@ -1,0 +1,277 @@
+"""The engine's job handlers: one job is one batch of a phase (`campaign:<id>:<phase>:<batch>`).
+
+A handler reads its slice of rows by `seq` range, does the network work outside any transaction, and
+writes its results with one upsert keyed by the domain, in its own short transaction. The write is
+idempotent, so a batch that runs again (a lost worker, a retry, a duplicate delivery) rewrites the
+same rows instead of adding new ones. Results are not passed through `on_end`: a batch's results are
+far too large for the job row, and the upsert makes ordering against the job's end harmless.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+from django.db import connection, transaction
+
+from orchestration.errors import JobError
+from orchestration.models import Job
+
+from .models import DnsPersona, HttpPersona, Proxy
+from .phase_configs import spec_from_config
+from .phases import Phase, analysis, dns_validation, http_keyword_validation
+from .phases import domain_generation as generation
+
+logger = logging.getLogger(__name__)
+
+JOB_KIND = "campaign.batch"
+
+
+def job_key(*, campaign_id: Any, phase: str, batch: int) -> str:
+    return f"campaign:{campaign_id}:{phase}:{batch}"
+
+
+def run_batch(job: Job) -> dict[str, Any]:
+    payload = job.payload
+    handler = _HANDLERS[Phase(payload["phase"])]
+    result = handler(payload)
+    logger.info(
+        "campaign.batch_done campaign=%s phase=%s batch=%s key=%s attempt=%s result=%s",
+        payload["campaign"],
+        payload["phase"],
+        payload["batch"],
+        job.key,
+        job.attempts,
+        result,
+    )
+    return result
+
+
+# --- domain generation ---------------------------------------------------------------------------
+
+
+def generate_batch(payload: dict[str, Any]) -> dict[str, Any]:
+    config = payload["config"]
+    spec = spec_from_config(config)
+    first, stop, offset = payload["first"], payload["stop"], int(config.get("offset_start", 0))
+    campaign_id = payload["campaign"]
+    buffer = io.StringIO()
+    for index, name in generation.names(spec, offset + first, offset + stop):
+        buffer.write(f"{campaign_id}\t{index - offset}\t{index}\t{name}\n")
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The batch commits whole or not at all, so one row of its range means all of it is there.
+        cursor.execute(
+            "SELECT 1 FROM campaigns_generateddomain WHERE campaign_id = %s AND seq >= %s AND seq < %s LIMIT 1",
+            [campaign_id, first, stop],
+        )
+        if cursor.fetchone() is not None:
+            return {"generated": 0, "existing": stop - first}
+        with cursor.cursor.copy('COPY campaigns_generateddomain (campaign_id, seq, "offset", name) FROM STDIN') as copy:
+            copy.write(buffer.getvalue())
+    return {"generated": stop - first}
+
+
+# --- DNS validation ------------------------------------------------------------------------------
+
+
+def _domains(campaign_id: str, first: int, stop: int) -> list[tuple[int, int, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, seq, name FROM campaigns_generateddomain WHERE campaign_id = %s AND seq >= %s AND seq < %s "
+            "ORDER BY seq",
+            [campaign_id, first, stop],
+        )
+        return list(cursor.fetchall())
+
+
+def dns_personas(ids: list[str]) -> list[dns_validation.ResolverSettings]:
+    personas = list(DnsPersona.objects.filter(pk__in=ids).order_by("pk"))
+    if not personas:
+        raise JobError.fatal("none of the phase's DNS personas exists any more", code="persona_missing")
+    return [
+        dns_validation.ResolverSettings(
+            nameservers=tuple(p.nameservers),
+            query_types=tuple(p.query_types or ["A"]),
+            timeout_seconds=p.timeout_seconds,
+            retries=p.retries,
+            concurrency=p.concurrency,
+            rate_limit_per_second=p.rate_limit_per_second,
+        )
+        for p in personas
+    ]
+
+
+def resolve_batch(payload: dict[str, Any]) -> dict[str, Any]:
+    campaign_id = payload["campaign"]
+    domains = _domains(campaign_id, payload["first"], payload["stop"])
+    personas = dns_personas(payload["config"]["personaIds"])
+    # Network I/O outside any transaction: a slow resolver must not hold locks or a connection in a txn.
+    lookups = dns_validation.resolve_batch([name for _, _, name in domains], personas)
+    if dns_validation.resolvers_unusable(lookups):
+        raise JobError.retryable_error(
+            f"no lookup of {len(lookups)} got an answer ({lookups[0].error or lookups[0].status})",
+            code="resolvers_unreachable",
+        )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO campaigns_dnsresult (domain_id, campaign_id, seq, status, addresses, error, checked_at)
+            SELECT d, %s, s, st, coalesce(string_to_array(NULLIF(a, ''), ','), '{}'), e, now()
+            FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[]) AS r(d, s, st, a, e)
+            ON CONFLICT (domain_id) DO UPDATE SET status = EXCLUDED.status, addresses = EXCLUDED.addresses,
+                error = EXCLUDED.error, checked_at = EXCLUDED.checked_at
+            """,
+            [
+                campaign_id,
+                [d[0] for d in domains],
+                [d[1] for d in domains],
+                [x.status for x in lookups],
+                [",".join(x.addresses) for x in lookups],
+                [x.error for x in lookups],
+            ],
+        )
+    counts: dict[str, Any] = {}
+    for lookup in lookups:
+        counts[lookup.status] = counts.get(lookup.status, 0) + 1
+    return {"lookups": len(lookups), **counts}
+
+
+# --- HTTP keyword validation ---------------------------------------------------------------------
+
+
+def http_personas(ids: list[str], proxy_id: str | None) -> list[http_keyword_validation.FetchSettings]:
+    personas = list(HttpPersona.objects.filter(pk__in=ids).order_by("pk"))
+    if not personas:
+        raise JobError.fatal("none of the phase's HTTP personas exists any more", code="persona_missing")
+    proxy_url = ""
+    if proxy_id:
+        proxy = Proxy.objects.filter(pk=proxy_id).first()
+        if proxy is None:
+            raise JobError.fatal("the phase's proxy does not exist any more", code="proxy_missing")
+        proxy_url = proxy.url
+    return [
+        http_keyword_validation.FetchSettings(
+            user_agent=p.user_agent,
+            headers=tuple((str(k), str(v)) for k, v in (p.headers or {}).items()),
+            scheme=p.scheme,
+            port=p.port,
+            timeout_seconds=p.timeout_seconds,
+            max_redirects=p.max_redirects,
+            max_body_bytes=p.max_body_bytes,
+            concurrency=p.concurrency,
+            proxy_url=proxy_url,
+        )
+        for p in personas
+    ]
+
+
+def fetch_batch(payload: dict[str, Any]) -> dict[str, Any]:
+    campaign_id, config = payload["campaign"], payload["config"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT d.id, d.seq, d.name, r.addresses[1] FROM campaigns_generateddomain d
+            JOIN campaigns_dnsresult r ON r.domain_id = d.id
+            WHERE d.campaign_id = %s AND d.seq >= %s AND d.seq < %s AND r.status = 'resolved'
+              AND cardinality(r.addresses) > 0
+            ORDER BY d.seq
+            """,
+            [campaign_id, payload["first"], payload["stop"]],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return {"fetches": 0}
+    personas = http_personas(config["personaIds"], config.get("proxyId"))
+    # Network I/O outside any transaction.
+    fetches = http_keyword_validation.fetch_batch(
+        [(row[2], row[3]) for row in rows], personas, payload.get("keywords", [])
+    )
+    if http_keyword_validation.fetches_unusable(fetches):
+        raise JobError.retryable_error(
+            f"not one of {len(fetches)} fetches got an HTTP answer ({fetches[0].error})", code="http_unreachable"
+        )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO campaigns_httpresult (domain_id, campaign_id, seq, status, status_code, final_url, title,
+                signals, keyword_hits, error, checked_at)
+            SELECT d, %s, s, st, c, u, t, sg::jsonb, k::jsonb, e, now()
+            FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[],
+                        %s::text[], %s::text[]) AS r(d, s, st, c, u, t, sg, k, e)
+            ON CONFLICT (domain_id) DO UPDATE SET status = EXCLUDED.status, status_code = EXCLUDED.status_code,
+                final_url = EXCLUDED.final_url, title = EXCLUDED.title, signals = EXCLUDED.signals,
+                keyword_hits = EXCLUDED.keyword_hits, error = EXCLUDED.error, checked_at = EXCLUDED.checked_at
+            """,
+            [
+                campaign_id,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [f.status for f in fetches],
+                [f.status_code for f in fetches],
+                [f.final_url[:2000] for f in fetches],
+                [f.title for f in fetches],
+                [json.dumps(f.signals) for f in fetches],
+                [json.dumps(f.keyword_hits) for f in fetches],
+                [f.error for f in fetches],
+            ],
+        )
+    ok = sum(1 for f in fetches if f.status == http_keyword_validation.OK)
+    return {"fetches": len(fetches), "ok": ok}
+
+
+# --- analysis ------------------------------------------------------------------------------------
+
+
+def score_batch(payload: dict[str, Any]) -> dict[str, Any]:
+    campaign_id, keyword = payload["campaign"], payload["config"]["keyword"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT d.id, d.seq, d.name, r.status, h.status_code, coalesce(h.title, ''),
+                   coalesce(h.keyword_hits, '{}'::jsonb), coalesce(h.signals, '{}'::jsonb)
+            FROM campaigns_generateddomain d
+            LEFT JOIN campaigns_dnsresult r ON r.domain_id = d.id
+            LEFT JOIN campaigns_httpresult h ON h.domain_id = d.id
+            WHERE d.campaign_id = %s AND d.seq >= %s AND d.seq < %s ORDER BY d.seq
+            """,
+            [campaign_id, payload["first"], payload["stop"]],
+        )
+        rows = cursor.fetchall()
+    scores = [
+        analysis.score_domain(
+            analysis.Evidence(
+                name=r[2], dns_status=r[3], http_status_code=r[4], title=r[5], keyword_hits=r[6], signals=r[7]
+            ),
+            keyword=keyword,
+        )
+        for r in rows
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO campaigns_domainscore (domain_id, campaign_id, seq, score, keyword_matched, reasons)
+            SELECT d, %s, s, sc, m, coalesce(string_to_array(NULLIF(rs, ''), ','), '{}')
+            FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::bool[], %s::text[]) AS r(d, s, sc, m, rs)
+            ON CONFLICT (domain_id) DO UPDATE SET score = EXCLUDED.score, keyword_matched = EXCLUDED.keyword_matched,
+                reasons = EXCLUDED.reasons
+            """,
+            [
+                campaign_id,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [s.score for s in scores],
+                [s.keyword_matched for s in scores],
+                [",".join(s.reasons) for s in scores],
+            ],
+        )
+    return {"scored": len(rows), "matched": sum(1 for s in scores if s.keyword_matched)}
+
+
+_HANDLERS = {
+    Phase.DOMAIN_GENERATION: generate_batch,
+    Phase.DNS_VALIDATION: resolve_batch,
+    Phase.HTTP_KEYWORD_VALIDATION: fetch_batch,
+    Phase.ANALYSIS: score_batch,
+}

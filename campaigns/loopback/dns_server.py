@@ -1,0 +1,156 @@
+"""A small authoritative DNS server for loopback (UDP, dnspython).
+
+Every name under the configured zone answers an A record (127.0.0.1 by default) unless the rule in
+`is_nxdomain` says it does not exist; names outside the zone are NXDOMAIN. `drop_every` silently drops
+some queries so clients see timeouts. Run: `python -m campaigns.loopback.dns_server --port 5353`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import zlib
+from dataclasses import dataclass
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+
+@dataclass(frozen=True)
+class ZoneRules:
+    zone: str = ""  # "" answers every name
+    address: str = "127.0.0.1"
+    nxdomain_every: int = 0  # names whose crc32 % n == 0 do not exist (0: none)
+    drop_every: int = 0  # queries for names whose crc32 % n == 1 get no answer (0: none)
+    ttl: int = 60
+
+
+def name_hash(name: str) -> int:
+    return zlib.crc32(name.lower().rstrip(".").encode())
+
+
+def is_nxdomain(name: str, rules: ZoneRules) -> bool:
+    name = name.lower().rstrip(".")
+    if rules.zone and not (name == rules.zone or name.endswith("." + rules.zone)):
+        return True
+    if name.split(".", 1)[0].startswith("nx"):
+        return True
+    return bool(rules.nxdomain_every) and name_hash(name) % rules.nxdomain_every == 0
+
+
+def is_dropped(name: str, rules: ZoneRules) -> bool:
+    return bool(rules.drop_every) and name_hash(name) % rules.drop_every == 1
+
+
+def _fast_response(wire: bytes, rules: ZoneRules) -> bytes | None:
+    """The common case (one question, no EDNS) answered from the wire bytes: about five times the
+    throughput of a full dnspython round trip, so the server is not what a benchmark measures."""
+    # One question, no answers or authority; an EDNS OPT in the additional section is ignored.
+    if len(wire) < 17 or wire[4:6] != b"\x00\x01" or wire[6:10] != b"\x00" * 4:
+        return None
+    labels: list[str] = []
+    pos = 12
+    while True:
+        length = wire[pos]
+        if length == 0:
+            break
+        if length > 63 or pos + 1 + length > len(wire):
+            return None
+        labels.append(wire[pos + 1 : pos + 1 + length].decode("ascii", "replace"))
+        pos += 1 + length
+    end = pos + 5
+    if end > len(wire):
+        return None
+    name = ".".join(labels)
+    if is_dropped(name, rules):
+        return b""
+    qtype = int.from_bytes(wire[pos + 1 : pos + 3], "big")
+    flags = 0x8400 | (int.from_bytes(wire[2:4], "big") & 0x0100)  # QR, AA, copy RD
+    question = wire[12:end]
+    if is_nxdomain(name, rules):
+        return wire[:2] + (flags | 3).to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+    if qtype != 1:
+        return wire[:2] + flags.to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+    answer = b"\xc0\x0c\x00\x01\x00\x01" + rules.ttl.to_bytes(4, "big") + b"\x00\x04" + _packed(rules.address)
+    return wire[:2] + flags.to_bytes(2, "big") + b"\x00\x01\x00\x01\x00\x00\x00\x00" + question + answer
+
+
+def _packed(address: str) -> bytes:
+    return bytes(int(part) for part in address.split("."))
+
+
+def build_response(wire: bytes, rules: ZoneRules) -> bytes | None:
+    fast = _fast_response(wire, rules)
+    if fast is not None:
+        return fast or None
+    try:
+        query = dns.message.from_wire(wire)
+    except Exception:
+        return None  # not a DNS message: ignore it, as a real server would
+    if not query.question:
+        return None
+    question = query.question[0]
+    name = question.name.to_text()
+    if is_dropped(name, rules):
+        return None
+    response = dns.message.make_response(query)
+    response.flags |= dns.flags.AA
+    if is_nxdomain(name, rules):
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    elif question.rdtype == dns.rdatatype.A:
+        response.answer.append(
+            dns.rrset.from_text(question.name, rules.ttl, dns.rdataclass.IN, dns.rdatatype.A, rules.address)
+        )
+    return response.to_wire()
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, rules: ZoneRules) -> None:
+        self.rules = rules
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        answer = build_response(data, self.rules)
+        if answer is not None and self.transport is not None:
+            self.transport.sendto(answer, addr)
+
+
+async def serve(*, host: str = "127.0.0.1", port: int, rules: ZoneRules) -> asyncio.DatagramTransport:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(rules), local_addr=(host, port))
+    return transport
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--zone", default="")
+    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--nxdomain-every", type=int, default=0)
+    parser.add_argument("--drop-every", type=int, default=0)
+    args = parser.parse_args()
+    rules = ZoneRules(
+        zone=args.zone.lower().rstrip("."),
+        address=args.address,
+        nxdomain_every=args.nxdomain_every,
+        drop_every=args.drop_every,
+    )
+
+    async def run() -> None:
+        await serve(host=args.host, port=args.port, rules=rules)
+        print(f"dns_server listening on {args.host}:{args.port}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

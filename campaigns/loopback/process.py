@@ -1,0 +1,82 @@
+"""Start the loopback servers as child processes (their own interpreter, so they do not share a GIL
+with the client they serve) and wait until they answer."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _start(module: str, port: int, args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (our own module, fixed arguments)
+        [sys.executable, "-m", module, "--port", str(port), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_dns_server(*, args: list[str] | None = None) -> Server:
+    port = free_port(socket.SOCK_DGRAM)
+    process = _start("campaigns.loopback.dns_server", port, args or [])
+    _wait_dns(port, process)
+    return Server(port=port, process=process)
+
+
+def start_http_server(*, args: list[str] | None = None) -> Server:
+    port = free_port()
+    process = _start("campaigns.loopback.http_server", port, args or [])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the loopback HTTP server exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return Server(port=port, process=process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise TimeoutError("the loopback HTTP server did not start")
+
+
+def _wait_dns(port: int, process: subprocess.Popen[bytes]) -> None:
+    import dns.message
+    import dns.query
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the loopback DNS server exited")
+        try:
+            dns.query.udp(dns.message.make_query("probe.example", "A"), "127.0.0.1", port=port, timeout=0.3)
+            return
+        except Exception:
+            time.sleep(0.1)
+    process.kill()
+    raise TimeoutError("the loopback DNS server did not start")

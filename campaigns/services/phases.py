@@ -1,0 +1,268 @@
+"""Starting, pausing and resuming phases: the use cases behind the start/pause/resume endpoints, and
+the opening of a phase's round that the chain (auto-advance) shares with them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.exceptions import Conflict
+from orchestration import events, metrics, stages
+from orchestration.models import Job, JobState, Stage
+from tenants.models import User
+
+from .. import jobs
+from ..models import Campaign, CampaignMode, CampaignPhase, CampaignStatus, PhaseConfig, PhaseStatus
+from ..models.campaign import PausedReason
+from ..phase_configs import batch_size, config_validate
+from ..phases import PHASES, Phase, phase_index
+from ..selectors import last_failed_phase, missing_configs
+from .locking import retry_on_deadlock
+
+logger = logging.getLogger(__name__)
+
+STAGE_KIND = "campaign_phase"
+MAX_ATTEMPTS = 3
+
+
+def stage_ref(*, campaign_id: Any, phase: str) -> str:
+    return f"campaign:{campaign_id}:{phase}"
+
+
+def _locked_rows(campaign: Campaign) -> tuple[Campaign, dict[str, CampaignPhase]]:
+    """The campaign and its phase rows, locked in that order (primary-key order within the phases)."""
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    rows = list(CampaignPhase.objects.select_for_update().filter(campaign=locked).order_by("pk"))
+    return locked, {row.phase: row for row in rows}
+
+
+@retry_on_deadlock
+def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> CampaignPhase:
+    """Start a phase, or retry it after a failure. Refuses (409) while any phase runs or is paused,
+    when an earlier failure must be retried first, when the previous phase has not completed, and
+    when configs are missing (in `full_sequence`: every phase from this one to the end)."""
+    with transaction.atomic():
+        campaign, rows = _locked_rows(campaign)
+        busy = [row.phase for row in rows.values() if row.status in (PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED)]
+        if busy:
+            raise Conflict(
+                f"Phase {busy[0]} is {rows[busy[0]].status}; wait for it, or resume it.",
+                code="phase_running",
+                extra={"runningPhase": busy[0]},
+            )
+        failed = last_failed_phase(rows)
+        if failed and failed != phase:
+            raise Conflict(
+                f"Phase {failed} failed; retry {failed} before starting {phase}.",
+                code="retry_required",
+                extra={"retryPhase": failed},
+            )
+        row = rows[phase]
+        if row.status == PhaseStatus.COMPLETED:
+            raise Conflict(f"Phase {phase} has already completed.", code="phase_completed")
+        index = phase_index(phase)
+        if index > 0 and rows[PHASES[index - 1]].status != PhaseStatus.COMPLETED:
+            raise Conflict(
+                f"Phase {PHASES[index - 1]} must complete before {phase} can start.",
+                code="phase_gated",
+                extra={"requiredPhase": PHASES[index - 1]},
+            )
+        needed = list(PHASES[index:]) if campaign.mode == CampaignMode.FULL_SEQUENCE else [phase]
+        missing, errors = missing_configs(campaign=campaign, phases=needed)
+        if missing:
+            logger.info(
+                "campaign.start_rejected campaign=%s tenant=%s phase=%s missing=%s",
+                campaign.pk,
+                campaign.tenant_id,
+                phase,
+                missing,
+            )
+            raise Conflict(
+                "Configure every phase listed in missingPhases before starting.",
+                code="missing_phase_config",
+                fields=errors,
+                extra={"missingPhases": missing},
+            )
+        config = PhaseConfig.objects.get(campaign=campaign, phase=phase).config
+        phase_open_round(campaign=campaign, row=row, config=config, auto=False)
+        logger.info(
+            "campaign.phase_start campaign=%s tenant=%s phase=%s actor=%s retry=%s",
+            campaign.pk,
+            campaign.tenant_id,
+            phase,
+            getattr(actor, "pk", None),
+            failed == phase,
+        )
+    return row
+
+
+def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str, Any], auto: bool) -> None:
+    """Mark the phase in progress and open its stage's round over the batches still to do. Inside the
+    caller's transaction (a request, or the finaliser of the previous phase). Events before the round
+    opens: a round with no batches finalises at once, and its events must follow this one."""
+    clean = config_validate(phase=row.phase, data=config, tenant=campaign.tenant)
+    if row.stage_id is None:
+        row.stage = stages.stage_create(
+            kind=STAGE_KIND,
+            ref=stage_ref(campaign_id=campaign.pk, phase=row.phase),
+            stream=campaign.stream,
+            max_attempts=MAX_ATTEMPTS,
+        )
+    assert row.stage is not None
+    specs = _batch_specs(campaign=campaign, phase=row.phase, config=clean, stage=row.stage)
+    now = timezone.now()
+    updated = CampaignPhase.objects.filter(pk=row.pk, status__in=[PhaseStatus.NOT_STARTED, PhaseStatus.FAILED]).update(
+        status=PhaseStatus.IN_PROGRESS,
+        stage=row.stage,
+        started_at=now,
+        completed_at=None,
+        error="",
+        paused_reason="",
+        attempts=row.attempts + 1,
+        updated_at=now,
+    )
+    if updated != 1:
+        raise Conflict(f"Phase {row.phase} changed state meanwhile; reload and try again.", code="phase_changed")
+    row.status, row.started_at, row.attempts = PhaseStatus.IN_PROGRESS, now, row.attempts + 1
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING, updated_at=now)
+    event = "phase_auto_started" if auto else "phase_started"
+    events.emit(
+        stream=campaign.stream,
+        type=event,
+        payload={
+            "campaignId": str(campaign.pk),
+            "phase": row.phase,
+            "batches": len(specs),
+            "attempt": row.attempts,
+            "startedAt": now.isoformat(),
+        },
+    )
+    metrics.incr("relay_phase_auto_starts_total" if auto else "relay_phase_starts_total", phase=row.phase)
+    stages.stage_start_round(stage=row.stage, jobs=specs)
+
+
+def _batch_specs(*, campaign: Campaign, phase: str, config: dict[str, Any], stage: Stage) -> list[stages.JobSpec]:
+    size = batch_size(phase=phase, config=config)
+    if phase == Phase.DOMAIN_GENERATION:
+        total = int(config["num_domains"])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(max(seq) + 1, 0) FROM campaigns_generateddomain WHERE campaign_id = %s", [campaign.pk]
+            )
+            (total,) = cursor.fetchone()
+    payload_extra: dict[str, Any] = {}
+    if phase == Phase.HTTP_KEYWORD_VALIDATION:
+        # Count the analysis keyword in pages too when it is known, so analysis can score page content.
+        keywords = list(config.get("keywords") or [])
+        analysis = PhaseConfig.objects.filter(campaign=campaign, phase=Phase.ANALYSIS).first()
+        if analysis and analysis.config.get("keyword") and analysis.config["keyword"] not in keywords:
+            keywords.append(analysis.config["keyword"])
+        payload_extra["keywords"] = keywords
+    # A retry re-runs only the batches that have not succeeded yet: the checkpoint is the job table.
+    done = set(Job.objects.filter(stage=stage, state=JobState.SUCCEEDED).values_list("key", flat=True))
+    specs = []
+    for number, first in enumerate(range(0, total, size)):
+        key = jobs.job_key(campaign_id=campaign.pk, phase=phase, batch=number)
+        if key in done:
+            continue
+        specs.append(
+            stages.JobSpec(
+                key=key,
+                kind=jobs.JOB_KIND,
+                queue=campaign.queue or None,
+                payload={
+                    "campaign": str(campaign.pk),
+                    "phase": phase,
+                    "batch": number,
+                    "first": first,
+                    "stop": min(first + size, total),
+                    "config": config,
+                    **payload_extra,
+                },
+            )
+        )
+    return specs
+
+
+@retry_on_deadlock
+def phase_pause(
+    *, campaign: Campaign, phase: str, actor: User | None, reason: str = PausedReason.USER
+) -> CampaignPhase:
+    """Hold a running phase: its queued batches wait, running ones finish. 409 unless in progress."""
+    with transaction.atomic():
+        campaign, rows = _locked_rows(campaign)
+        row = rows[phase]
+        if row.status != PhaseStatus.IN_PROGRESS or row.stage is None:
+            raise Conflict(f"Phase {phase} is {row.status}, not in progress.", code="phase_not_running")
+        phase_mark_paused(campaign=campaign, row=row, reason=reason)
+        logger.info(
+            "campaign.phase_pause campaign=%s tenant=%s phase=%s actor=%s",
+            campaign.pk,
+            campaign.tenant_id,
+            phase,
+            getattr(actor, "pk", None),
+        )
+    return row
+
+
+def phase_mark_paused(*, campaign: Campaign, row: CampaignPhase, reason: str, token: str = "") -> bool:
+    now = timezone.now()
+    updated = CampaignPhase.objects.filter(pk=row.pk, status=PhaseStatus.IN_PROGRESS).update(
+        status=PhaseStatus.PAUSED, paused_reason=reason, recovery_token=token, updated_at=now
+    )
+    if not updated:
+        return False
+    row.status, row.paused_reason = PhaseStatus.PAUSED, reason
+    Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.RUNNING).update(
+        status=CampaignStatus.PAUSED, updated_at=now
+    )
+    assert row.stage is not None
+    stages.stage_pause(stage=row.stage)
+    events.emit(
+        stream=campaign.stream,
+        type="phase_paused",
+        payload={"campaignId": str(campaign.pk), "phase": row.phase, "reason": reason},
+    )
+    return True
+
+
+@retry_on_deadlock
+def phase_resume(*, campaign: Campaign, phase: str, actor: User | None) -> CampaignPhase:
+    """Continue a paused phase from where it stopped: its unfinished batches are dispatched again."""
+    with transaction.atomic():
+        campaign, rows = _locked_rows(campaign)
+        row = rows[phase]
+        if row.status != PhaseStatus.PAUSED or row.stage is None:
+            raise Conflict(f"Phase {phase} is {row.status}, not paused.", code="phase_not_paused")
+        phase_mark_resumed(campaign=campaign, row=row)
+        logger.info(
+            "campaign.phase_resume campaign=%s tenant=%s phase=%s actor=%s",
+            campaign.pk,
+            campaign.tenant_id,
+            phase,
+            getattr(actor, "pk", None),
+        )
+    return row
+
+
+def phase_mark_resumed(*, campaign: Campaign, row: CampaignPhase, token: str | None = None) -> bool:
+    now = timezone.now()
+    query = CampaignPhase.objects.filter(pk=row.pk, status=PhaseStatus.PAUSED)
+    if token is not None:
+        query = query.filter(recovery_token=token)
+    if not query.update(status=PhaseStatus.IN_PROGRESS, paused_reason="", recovery_token="", updated_at=now):
+        return False
+    row.status, row.paused_reason = PhaseStatus.IN_PROGRESS, ""
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING, updated_at=now)
+    assert row.stage is not None
+    requeued = stages.stage_resume(stage=row.stage)
+    events.emit(
+        stream=campaign.stream,
+        type="phase_resumed",
+        payload={"campaignId": str(campaign.pk), "phase": row.phase, "batches": requeued},
+    )
+    return True

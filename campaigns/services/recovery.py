@@ -1,0 +1,194 @@
+"""Restart recovery (`campaigns.rehydrate`): after any process died, find phases that were
+`in_progress` or `paused`, cancel their stale execution, re-read their config from the database, mark
+them `paused` and commit that, and only then resume the ones that were in progress (when auto-resume
+is on). Runs at worker start and from a periodic task; any number of processes may run it at once.
+
+Two recovering processes never run one phase twice: the pause step takes the phase row with
+SKIP LOCKED, and the resume step is a compare-and-set on the token the pause step wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from django.db import DatabaseError, transaction
+from django.db.models import Max
+
+from orchestration import metrics
+from orchestration.models import Job, JobState
+
+from ..models import CampaignPhase, PhaseConfig, PhaseStatus
+from ..models.campaign import PausedReason
+from ..phase_configs import config_validate
+from ..selectors import campaign_settings
+from .phases import phase_mark_paused, phase_mark_resumed
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 100
+
+
+class RecoveryErrorKind(StrEnum):
+    PHASE_FATAL = "phase_fatal"  # needs a person: config gone or invalid, state could not be stored
+    RECOVERABLE = "recoverable"  # try again on the next sweep (lock contention, a passing outage)
+
+
+class RecoveryError(Exception):
+    def __init__(self, message: str, *, kind: RecoveryErrorKind) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class RehydrateReport:
+    candidates: int = 0
+    paused: list[str] = field(default_factory=list)  # "campaign:phase"
+    resumed: list[str] = field(default_factory=list)
+    left_paused: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (campaign:phase, kind, message)
+
+
+def candidates(*, limit: int = DEFAULT_LIMIT) -> list[int]:
+    """Phase ids to recover: in progress or paused, one per campaign, newest first, at most `limit`."""
+    rows = (
+        CampaignPhase.objects.filter(status__in=[PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED])
+        .values("campaign_id")
+        .annotate(newest=Max("updated_at"))
+        .order_by("-newest")[:limit]
+    )
+    ids: list[int] = []
+    for row in rows:
+        phase = (
+            CampaignPhase.objects.filter(
+                campaign_id=row["campaign_id"], status__in=[PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED]
+            )
+            .order_by("-updated_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if phase is not None and phase not in ids:
+            ids.append(phase)
+    return ids
+
+
+def rehydrate(*, limit: int = DEFAULT_LIMIT) -> RehydrateReport:
+    report = RehydrateReport()
+    auto_resume = campaign_settings().auto_resume_on_restart
+    ids = candidates(limit=limit)
+    report.candidates = len(ids)
+    logger.info("campaign.rehydrate.start candidates=%s auto_resume=%s", len(ids), auto_resume)
+    for phase_id in ids:
+        label = str(phase_id)
+        try:
+            outcome = _rehydrate_one(phase_id=phase_id, auto_resume=auto_resume)
+        except RecoveryError as exc:
+            report.errors.append((label, exc.kind, str(exc)))
+            metrics.incr("relay_phase_resume_failures_total", kind=exc.kind)
+            logger.error("campaign.rehydrate.error phase_id=%s kind=%s error=%s", phase_id, exc.kind, exc)
+            continue
+        label, state = outcome
+        getattr(report, state).append(label)
+    logger.info(
+        "campaign.rehydrate.done candidates=%s paused=%s resumed=%s left_paused=%s skipped=%s errors=%s",
+        report.candidates,
+        len(report.paused),
+        len(report.resumed),
+        len(report.left_paused),
+        len(report.skipped),
+        len(report.errors),
+    )
+    return report
+
+
+def _rehydrate_one(*, phase_id: int, auto_resume: bool) -> tuple[str, str]:
+    token = uuid.uuid4().hex
+    # Step 1: take the phase (or leave it to the recoverer that holds it), cancel stale execution,
+    # check its config, persist `paused`.
+    try:
+        with transaction.atomic():
+            row = (
+                CampaignPhase.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("campaign", "campaign__tenant", "stage")
+                .filter(pk=phase_id)
+                .first()
+            )
+            if row is None or row.status not in (PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED) or row.stage is None:
+                return str(phase_id), "skipped"
+            label = f"{row.campaign_id}:{row.phase}"
+            was = row.status
+            cancelled = _cancel_stale_jobs(row)
+            config_error = _config_problem(row, label)
+            if was == PhaseStatus.IN_PROGRESS:
+                phase_mark_paused(campaign=row.campaign, row=row, reason=PausedReason.RESTART, token=token)
+            logger.info(
+                "campaign.rehydrate.paused campaign=%s phase=%s was=%s cancelled_jobs=%s",
+                row.campaign_id,
+                row.phase,
+                was,
+                cancelled,
+            )
+            metrics.incr("relay_phase_rehydrations_total", phase=row.phase)
+    except DatabaseError as exc:
+        raise RecoveryError(
+            f"phase {phase_id}: could not persist the paused state: {exc}", kind=RecoveryErrorKind.PHASE_FATAL
+        ) from exc
+    if config_error is not None:  # paused and committed; a person has to fix the config and resume
+        raise config_error
+    if was != PhaseStatus.IN_PROGRESS or not auto_resume:
+        logger.info(
+            "campaign.rehydrate.left_paused campaign=%s phase=%s was=%s auto_resume=%s",
+            row.campaign_id,
+            row.phase,
+            was,
+            auto_resume,
+        )
+        return label, "left_paused"
+    # Step 2 (a new transaction, after `paused` is committed): resume what this process paused.
+    try:
+        with transaction.atomic():
+            row = CampaignPhase.objects.select_for_update().select_related("campaign", "stage").get(pk=phase_id)
+            resumed = phase_mark_resumed(campaign=row.campaign, row=row, token=token)
+    except DatabaseError as exc:
+        raise RecoveryError(f"{label}: resume failed: {exc}", kind=RecoveryErrorKind.RECOVERABLE) from exc
+    if not resumed:
+        return label, "skipped"
+    metrics.incr("relay_phase_resumes_total", phase=row.phase)
+    logger.info("campaign.rehydrate.resumed campaign=%s phase=%s", row.campaign_id, row.phase)
+    return label, "resumed"
+
+
+def _config_problem(row: CampaignPhase, label: str) -> RecoveryError | None:
+    config = PhaseConfig.objects.filter(campaign=row.campaign, phase=row.phase).first()
+    if config is None:
+        return RecoveryError(f"{label}: the phase config is missing", kind=RecoveryErrorKind.PHASE_FATAL)
+    try:
+        config_validate(phase=row.phase, data=config.config, tenant=row.campaign.tenant)
+    except Exception as exc:
+        return RecoveryError(
+            f"{label}: the phase config no longer validates: {exc}", kind=RecoveryErrorKind.PHASE_FATAL
+        )
+    return None
+
+
+def _cancel_stale_jobs(row: CampaignPhase) -> int:
+    """Batches whose worker is gone (lease expired) go back to `pending`; queued ones are held by the
+    pause. A batch with a live lease belongs to a live worker and is left to finish (if that worker
+    is dead after all, the sweeper hands it back when its lease runs out)."""
+    from django.utils import timezone
+
+    assert row.stage is not None
+    return Job.objects.filter(
+        stage=row.stage, round=row.stage.round, state=JobState.RUNNING, lease_expires_at__lt=timezone.now()
+    ).update(
+        state=JobState.PENDING,
+        lease_owner="",
+        lease_expires_at=None,
+        published_at=None,
+        error_code="worker_lost",
+        error_message="cancelled by restart recovery",
+        error_retryable=True,
+    )
