@@ -23,7 +23,7 @@ def token_for(user):
 
 
 async def first_frames(response, count):
-    frames = []
+    frames: list[str] = []
     iterator = aiter(response.streaming_content)
     while len(frames) < count:
         chunk = await asyncio.wait_for(anext(iterator), timeout=10)
