@@ -22,7 +22,7 @@ async def read_events(path: str, token: str, *, last_id: int = 0, until: str = "
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
     events: list[dict] = []
-    stream = response.streaming_content
+    stream = response.streaming_content  # type: ignore[attr-defined]
     try:
         async for chunk in stream:
             text = chunk.decode() if isinstance(chunk, bytes) else chunk
