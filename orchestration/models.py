@@ -90,11 +90,12 @@ class Job(models.Model):
                 fields=["key"], condition=models.Q(state__in=["queued", "running"]), name="job_one_live_per_key"
             ),
         ]
+        # Every index here is rewritten twice per job (claim and end): keep the list short. History by
+        # key is found through the stage; the live key is in the unique index.
         indexes = [
             models.Index(fields=["stage", "round", "state"]),
             models.Index(fields=["lease_expires_at"], condition=models.Q(state="running"), name="job_running_lease"),
             models.Index(fields=["available_at"], condition=models.Q(state="queued"), name="job_queued_available"),
-            models.Index(fields=["key"], name="job_key"),
         ]
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -38,8 +39,13 @@ class Outcome:
         return self.error is None
 
 
+@functools.cache
+def _worker_name_for(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}"
+
+
 def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return _worker_name_for(os.getpid())
 
 
 def job_claim(job_id: int) -> Job | None:
