@@ -230,7 +230,8 @@ def score_batch(payload: dict[str, Any]) -> dict[str, Any]:
         cursor.execute(
             """
             SELECT d.id, d.seq, d.name, r.status, h.status_code, coalesce(h.title, ''),
-                   coalesce(h.keyword_hits, '{}'::jsonb), coalesce(h.signals, '{}'::jsonb)
+                   coalesce(h.keyword_hits, '{}'::jsonb)::text,
+                   coalesce(h.signals, '{}'::jsonb)::text
             FROM campaigns_generateddomain d
             LEFT JOIN campaigns_dnsresult r ON r.domain_id = d.id
             LEFT JOIN campaigns_httpresult h ON h.domain_id = d.id
@@ -242,7 +243,7 @@ def score_batch(payload: dict[str, Any]) -> dict[str, Any]:
     scores = [
         analysis.score_domain(
             analysis.Evidence(
-                name=r[2], dns_status=r[3], http_status_code=r[4], title=r[5], keyword_hits=r[6], signals=r[7]
+                name=r[2], dns_status=r[3], http_status_code=r[4], title=r[5], keyword_hits=json.loads(r[6]), signals=json.loads(r[7])
             ),
             keyword=keyword,
         )

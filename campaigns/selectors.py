@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db.models import QuerySet
@@ -141,7 +142,7 @@ def domain_page(*, campaign: Campaign, after: int, limit: int) -> list[dict[str,
         cursor.execute(
             """
             SELECT d.seq, d.name, r.status, r.addresses, r.error, h.status, h.status_code, h.final_url, h.title,
-                   h.signals, h.keyword_hits, h.error, s.score, s.keyword_matched, s.reasons
+                   h.signals::text, h.keyword_hits::text, h.error, s.score, s.keyword_matched, s.reasons
             FROM campaigns_generateddomain d
             LEFT JOIN campaigns_dnsresult r ON r.domain_id = d.id
             LEFT JOIN campaigns_httpresult h ON h.domain_id = d.id

@@ -35,10 +35,17 @@ class PhaseStateSerializer(serializers.Serializer):
     progress = serializers.DictField(allow_null=True)
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(serializers.Serializer):
     """A campaign with its derived pipeline state (`pipelineState` tells an idle pipeline, before the
     first start, from a paused one, after a failure or a pause)."""
 
+    id = serializers.UUIDField()
+    tenant = serializers.UUIDField()
+    name = serializers.CharField()
+    mode = serializers.ChoiceField(choices=CampaignMode.choices)
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
     phases = PhaseStateSerializer(many=True, read_only=True)
     pipelineState = serializers.ChoiceField(
         choices=["idle", "running", "paused", "awaiting_start", "completed"], read_only=True
@@ -47,24 +54,6 @@ class CampaignSerializer(serializers.ModelSerializer):
     lastFailedPhase = serializers.CharField(allow_null=True, read_only=True)
     retryEligiblePhases = serializers.ListField(child=serializers.CharField(), read_only=True)
     nextUserAction = NextUserActionSerializer(read_only=True)
-
-    class Meta:
-        model = Campaign
-        fields = [
-            "id",
-            "tenant",
-            "name",
-            "mode",
-            "status",
-            "created_at",
-            "updated_at",
-            "phases",
-            "pipelineState",
-            "pausedReason",
-            "lastFailedPhase",
-            "retryEligiblePhases",
-            "nextUserAction",
-        ]
 
 
 class CampaignSummarySerializer(serializers.ModelSerializer):
