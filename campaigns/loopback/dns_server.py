@@ -27,6 +27,7 @@ class ZoneRules:
     nxdomain_every: int = 0  # names whose crc32 % n == 0 do not exist (0: none)
     drop_every: int = 0  # queries for names whose crc32 % n == 1 get no answer (0: none)
     ttl: int = 60
+    delay_seconds: float = 0.0  # answer this late (a slow resolver)
 
 
 def name_hash(name: str) -> int:
@@ -118,7 +119,11 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         answer = build_response(data, self.rules)
-        if answer is not None and self.transport is not None:
+        if answer is None or self.transport is None:
+            return
+        if self.rules.delay_seconds:
+            asyncio.get_running_loop().call_later(self.rules.delay_seconds, self.transport.sendto, answer, addr)
+        else:
             self.transport.sendto(answer, addr)
 
 
@@ -136,6 +141,7 @@ def main() -> None:
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--nxdomain-every", type=int, default=0)
     parser.add_argument("--drop-every", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args()
     rules = ZoneRules(
         zone=args.zone.lower().rstrip("."),
