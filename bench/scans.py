@@ -10,6 +10,7 @@ Run with `make bench-scans` (private PostgreSQL + Redis); `BENCH_SCANS=100` for 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import statistics
 import sys
@@ -17,7 +18,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# This file must not shadow the `scans` app: neither as the script's folder on sys.path nor through the
+# working directory (Celery puts the cwd on sys.path while it imports task modules).
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (ROOT / "bench", ROOT)]
+os.chdir(ROOT)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
@@ -30,7 +34,8 @@ from tests.helpers import make_tenant, make_user  # noqa: E402
 from tests.scans.site import Site  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
 
-SCANS = int(os.environ.get("BENCH_SCANS", "500"))
+SCANS = max(int(os.environ.get("BENCH_SCANS", "500")), 1)
+logging.getLogger("scans").setLevel(logging.WARNING)  # one line per scan created would drown the figures
 SERVICES = ["accessibility", "schema", "meta", "links", "security_headers"]
 RESULTS = ROOT / "bench" / "results" / "scans.json"
 
