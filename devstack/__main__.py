@@ -172,8 +172,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with private_services() as env:
         env["DATABASE_URL"] = env["DATABASE_URL"]
         manage("migrate", "--noinput", "-v", "0", env=env)
-        env["PYTHONPATH"] = str(ROOT)
-        return subprocess.run([sys.executable, str(script)], cwd=ROOT / "bench", env=env).returncode
+        # As a module from the project root: the root comes first on sys.path, so `bench/scans.py` cannot
+        # shadow the `scans` app; bench/ goes last so the scripts can `import common`.
+        env["PYTHONPATH"] = str(ROOT / "bench")
+        return subprocess.run([sys.executable, "-m", f"bench.{args.name}"], cwd=ROOT, env=env).returncode
 
 
 def main() -> int:
