@@ -91,6 +91,8 @@ def flower_credentials() -> str:
 def cmd_run(_: argparse.Namespace) -> int:
     with services(DATA, durable=True) as service_env:
         env = {**os.environ, **service_env, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
+        # The Procfile's commands (uvicorn, celery) live next to this interpreter, in the venv.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env.setdefault("PORT", str(8000 if _port_free(8000) else free_port()))
         env.setdefault("FLOWER_PORT", str(5555 if _port_free(5555) else free_port()))
         env.setdefault("FLOWER_BASIC_AUTH", flower_credentials())
