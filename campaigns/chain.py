@@ -108,8 +108,11 @@ def phase_advance(*, campaign_id: uuid.UUID, completed_phase: str) -> bool:
     if campaign.mode != CampaignMode.FULL_SEQUENCE or following is None:
         return False
     # Locked: concurrent callers for one completion queue up here, and the second sees `in_progress`.
-    row = (CampaignPhase.objects.select_for_update(of=("self",)).select_related("stage")
-           .get(campaign=campaign, phase=following))
+    row = (
+        CampaignPhase.objects.select_for_update(of=("self",))
+        .select_related("stage")
+        .get(campaign=campaign, phase=following)
+    )
     done = CampaignPhase.objects.filter(campaign=campaign, phase=completed_phase, status=PhaseStatus.COMPLETED)
     if row.status != PhaseStatus.NOT_STARTED or not done.exists():
         return False

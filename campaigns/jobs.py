@@ -243,7 +243,12 @@ def score_batch(payload: dict[str, Any]) -> dict[str, Any]:
     scores = [
         analysis.score_domain(
             analysis.Evidence(
-                name=r[2], dns_status=r[3], http_status_code=r[4], title=r[5], keyword_hits=json.loads(r[6]), signals=json.loads(r[7])
+                name=r[2],
+                dns_status=r[3],
+                http_status_code=r[4],
+                title=r[5],
+                keyword_hits=json.loads(r[6]),
+                signals=json.loads(r[7]),
             ),
             keyword=keyword,
         )

@@ -3,6 +3,9 @@
 them `paused` and commit that, and only then resume the ones that were in progress (when auto-resume
 is on). Runs at worker start and from a periodic task; any number of processes may run it at once.
 
+A phase a person paused stays paused; one paused by an earlier recovery or a lost worker is treated
+like an in-progress one (so a recovery that died between its two steps is finished by the next).
+
 Two recovering processes never run one phase twice: the pause step takes the phase row with
 SKIP LOCKED, and the resume step is a compare-and-set on the token the pause step wrote.
 """
@@ -17,7 +20,7 @@ from enum import StrEnum
 from django.db import DatabaseError, transaction
 from django.db.models import Max
 
-from orchestration import metrics
+from orchestration import metrics, stages
 from orchestration.models import Job, JobState
 
 from ..models import CampaignPhase, PhaseConfig, PhaseStatus
@@ -122,8 +125,16 @@ def _rehydrate_one(*, phase_id: int, auto_resume: bool) -> tuple[str, str]:
             was = row.status
             cancelled = _cancel_stale_jobs(row)
             config_error = _config_problem(row, label)
+            # Paused by an earlier recovery or a lost worker (not by a person): resumable like in-progress.
+            resumable = was == PhaseStatus.IN_PROGRESS or row.paused_reason in (
+                PausedReason.RESTART,
+                PausedReason.WORKER_LOST,
+            )
             if was == PhaseStatus.IN_PROGRESS:
                 phase_mark_paused(campaign=row.campaign, row=row, reason=PausedReason.RESTART, token=token)
+            elif resumable:
+                CampaignPhase.objects.filter(pk=row.pk, status=PhaseStatus.PAUSED).update(recovery_token=token)
+                stages.stage_pause(stage=row.stage)
             logger.info(
                 "campaign.rehydrate.paused campaign=%s phase=%s was=%s cancelled_jobs=%s",
                 row.campaign_id,
@@ -138,7 +149,7 @@ def _rehydrate_one(*, phase_id: int, auto_resume: bool) -> tuple[str, str]:
         ) from exc
     if config_error is not None:  # paused and committed; a person has to fix the config and resume
         raise config_error
-    if was != PhaseStatus.IN_PROGRESS or not auto_resume:
+    if not resumable or not auto_resume:
         logger.info(
             "campaign.rehydrate.left_paused campaign=%s phase=%s was=%s auto_resume=%s",
             row.campaign_id,
@@ -150,7 +161,11 @@ def _rehydrate_one(*, phase_id: int, auto_resume: bool) -> tuple[str, str]:
     # Step 2 (a new transaction, after `paused` is committed): resume what this process paused.
     try:
         with transaction.atomic():
-            row = CampaignPhase.objects.select_for_update().select_related("campaign", "stage").get(pk=phase_id)
+            row = (
+                CampaignPhase.objects.select_for_update(of=("self",))
+                .select_related("campaign", "stage")
+                .get(pk=phase_id)
+            )
             resumed = phase_mark_resumed(campaign=row.campaign, row=row, token=token)
     except DatabaseError as exc:
         raise RecoveryError(f"{label}: resume failed: {exc}", kind=RecoveryErrorKind.RECOVERABLE) from exc

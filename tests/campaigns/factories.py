@@ -17,8 +17,14 @@ DEAD_PORT = 9  # discard: nothing answers DNS there on loopback
 
 
 def dns_persona(tenant: Tenant, port: int, **overrides: Any) -> DnsPersona:
-    values: dict[str, Any] = {"name": "loopback dns", "nameservers": [f"127.0.0.1:{port}"], "query_types": ["A"],
-                              "timeout_seconds": 1.0, "retries": 0, "concurrency": 50}
+    values: dict[str, Any] = {
+        "name": "loopback dns",
+        "nameservers": [f"127.0.0.1:{port}"],
+        "query_types": ["A"],
+        "timeout_seconds": 1.0,
+        "retries": 0,
+        "concurrency": 50,
+    }
     return DnsPersona.objects.create(tenant=tenant, **{**values, **overrides})
 
 
@@ -28,13 +34,29 @@ def http_persona(tenant: Tenant, port: int, **overrides: Any) -> HttpPersona:
 
 
 def generation_config(num_domains: int = 40, batch_size: int = 10, **overrides: Any) -> dict[str, Any]:
-    return {"pattern_type": "prefix", "variable_length": 2, "character_set": "abcdefgh", "constant_string": "shop",
-            "tld": "test", "num_domains": num_domains, "batch_size": batch_size, **overrides}
+    return {
+        "pattern_type": "prefix",
+        "variable_length": 2,
+        "character_set": "abcdefgh",
+        "constant_string": "shop",
+        "tld": "test",
+        "num_domains": num_domains,
+        "batch_size": batch_size,
+        **overrides,
+    }
 
 
-def configured_campaign(tenant: Tenant, *, dns: DnsPersona, http: HttpPersona, mode: str = "full_sequence",
-                        num_domains: int = 40, batch_size: int = 10, queue: str = "",
-                        skip: tuple[str, ...] = ()) -> Campaign:
+def configured_campaign(
+    tenant: Tenant,
+    *,
+    dns: DnsPersona,
+    http: HttpPersona,
+    mode: str = "full_sequence",
+    num_domains: int = 40,
+    batch_size: int = 10,
+    queue: str = "",
+    skip: tuple[str, ...] = (),
+) -> Campaign:
     campaign = campaign_create(tenant=tenant, name="test campaign")
     if queue:
         Campaign.objects.filter(pk=campaign.pk).update(queue=queue)
@@ -42,8 +64,11 @@ def configured_campaign(tenant: Tenant, *, dns: DnsPersona, http: HttpPersona, m
     configs = {
         "domain_generation": generation_config(num_domains, batch_size),
         "dns_validation": {"personaIds": [str(dns.pk)], "batch_size": batch_size},
-        "http_keyword_validation": {"personaIds": [str(http.pk)], "keywords": ["pricing", "login"],
-                                    "batch_size": batch_size},
+        "http_keyword_validation": {
+            "personaIds": [str(http.pk)],
+            "keywords": ["pricing", "login"],
+            "batch_size": batch_size,
+        },
         "analysis": {"keyword": "pricing", "batch_size": batch_size},
     }
     for phase in PHASES:
@@ -59,8 +84,11 @@ def event_types(campaign: Campaign, *, exclude: tuple[str, ...] = ("campaign_cre
 
 
 def phase_events(campaign: Campaign) -> list[tuple[str, str | None]]:
-    return [(e.type, e.payload.get("phase")) for e in Event.objects.filter(stream=campaign.stream).order_by("seq")
-            if e.type not in ("campaign_created", "mode_changed")]
+    return [
+        (e.type, e.payload.get("phase"))
+        for e in Event.objects.filter(stream=campaign.stream).order_by("seq")
+        if e.type not in ("campaign_created", "mode_changed")
+    ]
 
 
 def phase_status(campaign: Campaign, phase: str) -> str:
@@ -76,5 +104,6 @@ def wait_status(campaign: Campaign, status: str, *, timeout: float = 120) -> Cam
 
 
 def wait_phase(campaign: Campaign, phase: str, status: str, *, timeout: float = 120) -> None:
-    wait_until(lambda: phase_status(campaign, phase) == status, timeout=timeout, interval=0.2,
-               message=f"{phase} {status}")
+    wait_until(
+        lambda: phase_status(campaign, phase) == status, timeout=timeout, interval=0.2, message=f"{phase} {status}"
+    )

@@ -17,8 +17,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_duplicate_deliveries_and_concurrent_advances_start_the_next_phase_once(tenant, dns_server, http_server):
-    campaign = configured_campaign(tenant, dns=dns_persona(tenant, dns_server.port),
-                                   http=http_persona(tenant, http_server.port), queue="tests-campaigns-idle")
+    campaign = configured_campaign(
+        tenant,
+        dns=dns_persona(tenant, dns_server.port),
+        http=http_persona(tenant, http_server.port),
+        queue="tests-campaigns-idle",
+    )
     from campaigns.services.phases import phase_start
 
     phase_start(campaign=campaign, phase="domain_generation", actor=None)

@@ -7,7 +7,14 @@ from orchestration import metrics
 
 from ..helpers import wait_until
 from .factories import (
-    DEAD_PORT, configured_campaign, dns_persona, http_persona, phase_events, phase_status, wait_phase, wait_status,
+    DEAD_PORT,
+    configured_campaign,
+    dns_persona,
+    http_persona,
+    phase_events,
+    phase_status,
+    wait_phase,
+    wait_status,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,8 +23,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def failing_campaign(tenant, http_server, *, mode="full_sequence"):
     """DNS points at a port where nothing answers: every lookup fails, every batch fails, the phase fails."""
     dns = dns_persona(tenant, DEAD_PORT, timeout_seconds=0.3)
-    campaign = configured_campaign(tenant, dns=dns, http=http_persona(tenant, http_server.port), mode=mode,
-                                   num_domains=20, batch_size=10)
+    campaign = configured_campaign(
+        tenant, dns=dns, http=http_persona(tenant, http_server.port), mode=mode, num_domains=20, batch_size=10
+    )
     return campaign, dns
 
 
@@ -26,7 +34,8 @@ def fix(dns: DnsPersona, port: int) -> None:
 
 
 def test_failure_then_retry_resumes_the_chain_with_the_exact_event_sequence(
-        celery_worker, dns_server, http_server, tenant, admin_client):
+    celery_worker, dns_server, http_server, tenant, admin_client
+):
     campaign, dns = failing_campaign(tenant, http_server)
     failures = metrics.value("relay_phase_failures_total", phase="dns_validation")
 
@@ -68,13 +77,16 @@ def test_failure_then_retry_resumes_the_chain_with_the_exact_event_sequence(
 
 
 def test_switching_to_step_by_step_before_the_retry_stops_the_chain_after_it(
-        celery_worker, dns_server, http_server, tenant, admin_client):
+    celery_worker, dns_server, http_server, tenant, admin_client
+):
     campaign, dns = failing_campaign(tenant, http_server)
     admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
     wait_status(campaign, "failed")
 
-    assert admin_client.patch(f"/api/campaigns/{campaign.pk}/mode", {"mode": "step_by_step"},
-                              format="json").status_code == 200
+    assert (
+        admin_client.patch(f"/api/campaigns/{campaign.pk}/mode", {"mode": "step_by_step"}, format="json").status_code
+        == 200
+    )
     fix(dns, dns_server.port)
     admin_client.post(f"/api/campaigns/{campaign.pk}/phases/dns_validation/start")
     wait_phase(campaign, "dns_validation", "completed")
@@ -82,8 +94,14 @@ def test_switching_to_step_by_step_before_the_retry_stops_the_chain_after_it(
 
     assert phase_status(campaign, "http_keyword_validation") == "not_started"
     types = [t for t, _ in phase_events(campaign)]
-    assert types == ["phase_started", "phase_completed", "phase_auto_started", "phase_failed", "phase_started",
-                     "phase_completed"]
+    assert types == [
+        "phase_started",
+        "phase_completed",
+        "phase_auto_started",
+        "phase_failed",
+        "phase_started",
+        "phase_completed",
+    ]
     body = admin_client.get(f"/api/campaigns/{campaign.pk}").json()
     assert body["nextUserAction"] == {"action": "start_phase", "phase": "http_keyword_validation"}
     assert body["pipelineState"] == "awaiting_start"
@@ -91,8 +109,12 @@ def test_switching_to_step_by_step_before_the_retry_stops_the_chain_after_it(
 
 def test_a_retry_while_the_phase_is_still_running_is_a_conflict(dns_server, http_server, tenant, admin_client):
     # A queue no worker consumes: the phase stays in progress for as long as the test needs.
-    campaign = configured_campaign(tenant, dns=dns_persona(tenant, dns_server.port),
-                                   http=http_persona(tenant, http_server.port), queue="tests-campaigns-idle")
+    campaign = configured_campaign(
+        tenant,
+        dns=dns_persona(tenant, dns_server.port),
+        http=http_persona(tenant, http_server.port),
+        queue="tests-campaigns-idle",
+    )
     assert admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start").status_code == 202
 
     again = admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")

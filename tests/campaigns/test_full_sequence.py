@@ -15,10 +15,16 @@ from .factories import configured_campaign, dns_persona, event_types, http_perso
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_one_start_runs_every_phase_and_stores_real_results(celery_worker, dns_server, http_server, tenant,
-                                                             admin_client):
-    campaign = configured_campaign(tenant, dns=dns_persona(tenant, dns_server.port),
-                                   http=http_persona(tenant, http_server.port), num_domains=40, batch_size=10)
+def test_one_start_runs_every_phase_and_stores_real_results(
+    celery_worker, dns_server, http_server, tenant, admin_client
+):
+    campaign = configured_campaign(
+        tenant,
+        dns=dns_persona(tenant, dns_server.port),
+        http=http_persona(tenant, http_server.port),
+        num_domains=40,
+        batch_size=10,
+    )
     before = metrics.value("relay_campaign_completions_total")
 
     response = admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
@@ -26,8 +32,15 @@ def test_one_start_runs_every_phase_and_stores_real_results(celery_worker, dns_s
     assert response.status_code == 202, response.content
     wait_status(campaign, "completed")
     assert event_types(campaign) == [
-        "phase_started", "phase_completed", "phase_auto_started", "phase_completed", "phase_auto_started",
-        "phase_completed", "phase_auto_started", "phase_completed", "campaign_completed",
+        "phase_started",
+        "phase_completed",
+        "phase_auto_started",
+        "phase_completed",
+        "phase_auto_started",
+        "phase_completed",
+        "phase_auto_started",
+        "phase_completed",
+        "campaign_completed",
     ]
     names = list(GeneratedDomain.objects.filter(campaign=campaign).order_by("seq").values_list("name", flat=True))
     assert len(names) == len(set(names)) == 40
@@ -38,13 +51,13 @@ def test_one_start_runs_every_phase_and_stores_real_results(celery_worker, dns_s
         expected = "nxdomain" if is_nxdomain(name, ZoneRules(nxdomain_every=5)) else "resolved"
         assert result.status == expected, name
         assert result.addresses == (["127.0.0.1"] if expected == "resolved" else [])
-    http = {r.domain.name: r for r in HttpResult.objects.filter(campaign=campaign).select_related("domain")}
-    assert set(http) == {name for name, r in dns.items() if r.status == "resolved"}
-    for name, result in http.items():
+    fetched = {r.domain.name: r for r in HttpResult.objects.filter(campaign=campaign).select_related("domain")}
+    assert set(fetched) == {name for name, r in dns.items() if r.status == "resolved"}
+    for name, fetch in fetched.items():
         page = page_for(name, "/landing" if page_for(name).status == 301 else "/")
-        assert result.status_code == page.status, name
-        assert result.title == page.title
-        assert ("pricing" in result.keyword_hits) == ("pricing" in page.body)
+        assert fetch.status_code == page.status, name
+        assert fetch.title == page.title
+        assert ("pricing" in fetch.keyword_hits) == ("pricing" in page.body)
     assert DomainScore.objects.filter(campaign=campaign).count() == 40
     # Counters are bumped right after the worker's commit: give it a moment.
     wait_until(lambda: metrics.value("relay_campaign_completions_total") == before + 1, message="completion counted")
@@ -56,10 +69,11 @@ def test_one_start_runs_every_phase_and_stores_real_results(celery_worker, dns_s
 
     report = admin_client.get(f"/api/campaigns/{campaign.pk}/report").json()
     assert report["counts"]["domains"] == 40
-    assert report["counts"]["dns"]["resolved"] == len(http)
+    assert report["counts"]["dns"]["resolved"] == len(fetched)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM campaigns_domainscore WHERE campaign_id = %s AND keyword_matched",
-                       [campaign.pk])
+        cursor.execute(
+            "SELECT count(*) FROM campaigns_domainscore WHERE campaign_id = %s AND keyword_matched", [campaign.pk]
+        )
         assert report["keywordMatches"] == cursor.fetchone()[0]
     assert report["topLeads"][0]["score"] >= report["topLeads"][-1]["score"]
 

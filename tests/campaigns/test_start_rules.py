@@ -19,8 +19,9 @@ def personas(tenant, dns_server, http_server):
 
 def test_full_sequence_start_with_missing_configs_is_409_and_starts_nothing(tenant, personas, admin_client):
     dns, http = personas
-    campaign = configured_campaign(tenant, dns=dns, http=http, skip=("http_keyword_validation", "analysis"),
-                                   queue=IDLE_QUEUE)
+    campaign = configured_campaign(
+        tenant, dns=dns, http=http, skip=("http_keyword_validation", "analysis"), queue=IDLE_QUEUE
+    )
 
     response = admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
 
@@ -34,8 +35,9 @@ def test_full_sequence_start_with_missing_configs_is_409_and_starts_nothing(tena
 
 def test_step_by_step_only_needs_the_config_of_the_phase_it_starts(tenant, personas, admin_client):
     dns, http = personas
-    campaign = configured_campaign(tenant, dns=dns, http=http, mode="step_by_step", skip=("analysis",),
-                                   queue=IDLE_QUEUE)
+    campaign = configured_campaign(
+        tenant, dns=dns, http=http, mode="step_by_step", skip=("analysis",), queue=IDLE_QUEUE
+    )
 
     response = admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
 
@@ -74,7 +76,10 @@ def test_pause_and_resume_of_a_running_phase(tenant, personas, admin_client):
     paused = admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/pause")
     assert paused.status_code == 200
     assert (paused.json()["status"], paused.json()["pipelineState"], paused.json()["pausedReason"]) == (
-        "paused", "paused", "user")
+        "paused",
+        "paused",
+        "user",
+    )
     stage = CampaignPhase.objects.get(campaign=campaign, phase="domain_generation").stage
     assert set(stage.jobs.values_list("state", flat=True)) == {"pending"}
     assert admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/pause").status_code == 409
@@ -84,8 +89,7 @@ def test_pause_and_resume_of_a_running_phase(tenant, personas, admin_client):
     assert set(stage.jobs.values_list("state", flat=True)) == {"queued"}
 
 
-def test_another_tenants_campaign_is_404_and_anonymous_is_401(tenant, other_tenant, personas, admin_client):
-    dns, http = personas
+def test_another_tenants_campaign_is_404_and_anonymous_is_401(tenant, other_tenant, admin_client):
     campaign = configured_campaign(other_tenant, dns=dns_persona(other_tenant, 53), http=http_persona(other_tenant, 80))
     from ..helpers import client_for
 

@@ -1,0 +1,167 @@
+"""Workers dying mid-phase: a SIGKILLed pool process, and a whole-stack restart with auto-resume on
+and off. Every domain ends up processed exactly once (one result row each, by the unique keys)."""
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from campaigns.loopback.process import Server, start_dns_server
+from campaigns.models import CampaignSettings, DnsResult, GeneratedDomain
+from orchestration import metrics
+from orchestration.models import Event, Job, JobState
+from orchestration.recovery import recover_expired_jobs
+
+from ..helpers import wait_until
+from .factories import configured_campaign, dns_persona, http_persona, phase_status, wait_phase, wait_status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+N = 60
+BATCH = 10
+
+
+@pytest.fixture(scope="module")
+def slow_dns() -> Iterator[Server]:
+    """Answers after 0.25 s: with two lookups at a time a DNS batch takes over a second, long enough to kill."""
+    server = start_dns_server(args=["--nxdomain-every", "5", "--delay", "0.25"])
+    yield server
+    server.stop()
+
+
+def slow_campaign(tenant, slow_dns, http_server, queue):
+    dns = dns_persona(tenant, slow_dns.port, concurrency=2, timeout_seconds=3)
+    return configured_campaign(
+        tenant, dns=dns, http=http_persona(tenant, http_server.port), num_domains=N, batch_size=BATCH, queue=queue
+    )
+
+
+def running_dns_batch(campaign) -> Job | None:
+    return (
+        Job.objects.filter(key__startswith=f"campaign:{campaign.pk}:dns_validation:", state=JobState.RUNNING)
+        .exclude(worker="")
+        .first()
+    )
+
+
+def assert_processed_exactly_once(campaign) -> None:
+    domains = GeneratedDomain.objects.filter(campaign=campaign)
+    assert domains.count() == N
+    assert domains.values("name").distinct().count() == N
+    results = DnsResult.objects.filter(campaign=campaign)
+    assert results.count() == N
+    assert results.values("domain_id").distinct().count() == N
+    assert results.values("seq").distinct().count() == N
+
+
+def test_a_sigkilled_worker_mid_phase_loses_nothing_and_duplicates_nothing(
+    worker_factory, slow_dns, http_server, tenant, admin_client
+):
+    queue = "tests-campaigns-kill"
+    worker_factory(concurrency=1, queues=queue)
+    worker_factory(concurrency=1, queues=queue)
+    campaign = slow_campaign(tenant, slow_dns, http_server, queue)
+    admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
+    job = wait_until(lambda: running_dns_batch(campaign), timeout=60, message="a DNS batch running")
+
+    os.kill(int(job.worker.rsplit(":", 1)[1]), signal.SIGKILL)  # the pool process dies mid-batch
+
+    wait_until(
+        lambda: recover_expired_jobs() > 0 or Job.objects.get(pk=job.pk).state != JobState.RUNNING,
+        timeout=30,
+        interval=0.5,
+        message="lost batch handed back",
+    )
+    wait_status(campaign, "completed", timeout=180)
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED and job.attempts == 2
+    assert_processed_exactly_once(campaign)
+    assert Event.objects.filter(stream=campaign.stream, type="campaign_completed").count() == 1
+
+
+def restart_mid_dns(worker_factory, campaign, admin_client, queue):
+    first = worker_factory(concurrency=1, queues=queue)
+    admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
+    wait_until(
+        lambda: (
+            Job.objects.filter(
+                key__startswith=f"campaign:{campaign.pk}:dns_validation:", state=JobState.SUCCEEDED
+            ).exists()
+            and running_dns_batch(campaign)
+        ),
+        timeout=60,
+        message="DNS half way",
+    )
+    first.kill()  # the whole worker, as in a stack restart
+    time.sleep(3.5)  # past the test lease (3 s), as after a real restart
+    return worker_factory(concurrency=1, queues=queue)  # rehydrates when it is ready
+
+
+def test_restart_with_auto_resume_on_resumes_in_progress_phases(
+    worker_factory, slow_dns, http_server, tenant, admin_client
+):
+    queue = "tests-campaigns-restart-on"
+    campaign = slow_campaign(tenant, slow_dns, http_server, queue)
+    resumes = metrics.value("relay_phase_resumes_total", phase="dns_validation")
+
+    restart_mid_dns(worker_factory, campaign, admin_client, queue)
+
+    wait_status(campaign, "completed", timeout=180)
+    types = [
+        (e.type, e.payload.get("phase"), e.payload.get("reason"))
+        for e in Event.objects.filter(stream=campaign.stream).order_by("seq")
+    ]
+    paused_at = types.index(("phase_paused", "dns_validation", "restart"))
+    assert types[paused_at + 1] == ("phase_resumed", "dns_validation", None)
+    assert_processed_exactly_once(campaign)
+    wait_until(lambda: metrics.value("relay_phase_resumes_total", phase="dns_validation") == resumes + 1)
+
+
+def test_restart_with_auto_resume_off_leaves_the_phase_paused_until_resumed(
+    worker_factory, slow_dns, http_server, tenant, admin_client
+):
+    CampaignSettings.objects.update_or_create(pk=1, defaults={"auto_resume_on_restart": False})
+    queue = "tests-campaigns-restart-off"
+    campaign = slow_campaign(tenant, slow_dns, http_server, queue)
+
+    restart_mid_dns(worker_factory, campaign, admin_client, queue)
+
+    wait_phase(campaign, "dns_validation", "paused", timeout=30)
+    time.sleep(2)  # nothing runs while it is paused
+    assert phase_status(campaign, "dns_validation") == "paused"
+    body = admin_client.get(f"/api/campaigns/{campaign.pk}").json()
+    assert (body["status"], body["pipelineState"]) == ("paused", "paused")
+    assert body["pausedReason"] in ("restart", "worker_lost")
+    assert not Job.objects.filter(
+        key__startswith=f"campaign:{campaign.pk}:dns_validation:", state__in=[JobState.QUEUED, JobState.RUNNING]
+    ).exists()
+
+    assert admin_client.post(f"/api/campaigns/{campaign.pk}/phases/dns_validation/resume").status_code == 200
+    wait_status(campaign, "completed", timeout=180)
+    assert_processed_exactly_once(campaign)
+
+
+def test_rehydrate_keeps_already_paused_phases_paused_and_reports_a_missing_config_as_phase_fatal(
+    slow_dns, http_server, tenant, admin_client
+):
+    from campaigns.models import PhaseConfig
+    from campaigns.services.recovery import rehydrate
+
+    paused = slow_campaign(tenant, slow_dns, http_server, "tests-campaigns-idle")
+    admin_client.post(f"/api/campaigns/{paused.pk}/phases/domain_generation/start")
+    admin_client.post(f"/api/campaigns/{paused.pk}/phases/domain_generation/pause")
+    broken = slow_campaign(tenant, slow_dns, http_server, "tests-campaigns-idle")
+    admin_client.post(f"/api/campaigns/{broken.pk}/phases/domain_generation/start")
+    PhaseConfig.objects.filter(campaign=broken, phase="domain_generation").delete()
+
+    report = rehydrate()
+
+    assert report.candidates == 2
+    assert report.left_paused == [f"{paused.pk}:domain_generation"]
+    assert [(label, kind) for label, kind, _ in report.errors] == [
+        (str(broken.phases.get(phase="domain_generation").pk), "phase_fatal")
+    ] or report.errors[0][1] == "phase_fatal"
+    assert phase_status(paused, "domain_generation") == "paused"
+    assert phase_status(broken, "domain_generation") == "paused"  # persisted paused, waits for a person
