@@ -86,6 +86,8 @@ def start(data_dir: Path, *, fsync: bool = True) -> Postgres:
         [_bin("pg_ctl"), "-D", str(data_dir), "-o", options, "-l", str(data_dir / "server.log"), "-w", "start"],
         check=True,
         capture_output=True,
+        # Its own session: a Ctrl-C in the terminal reaches us, and we stop the server last.
+        start_new_session=True,
         **run_as,  # type: ignore[call-overload]
     )
     wait_for_port(port)

@@ -51,6 +51,7 @@ def start(data_dir: Path, *, persist: bool = True) -> Redis:
     ]
     # Append-only file keeps queued messages across a Redis restart in development.
     args += ["--appendonly", "yes"] if persist else ["--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own session: a Ctrl-C in the terminal reaches us, and we stop the server after the workers.
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for_port(port)
     return Redis(process=process, port=port)
