@@ -33,11 +33,14 @@ def run_engine(n: int, tag: str) -> float:
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref=f"bench-{tag}")
         stages.stage_start_round(
             stage=stage,
-            jobs=[stages.JobSpec(key=f"bench:{tag}:{i}", kind=diagnostics.JOB_KIND, payload={"noop": True})
-                  for i in range(n)],
+            jobs=[
+                stages.JobSpec(key=f"bench:{tag}:{i}", kind=diagnostics.JOB_KIND, payload={"noop": True})
+                for i in range(n)
+            ],
         )
-    ended = wait_for(lambda: Stage.objects.filter(pk=stage.pk, finalised_at__isnull=False).exists(),
-                     timeout=600, interval=0.02)
+    ended = wait_for(
+        lambda: Stage.objects.filter(pk=stage.pk, finalised_at__isnull=False).exists(), timeout=600, interval=0.02
+    )
     stage.refresh_from_db()
     assert stage.succeeded == n, (stage.succeeded, n)
     return n / (ended - started)
@@ -68,15 +71,20 @@ def main() -> None:
     finally:
         worker.stop()
     celery_rate, engine_rate = max(celery_runs), max(engine_runs)
-    write_results("engine", {
-        "engine_jobs_per_s": round(engine_rate, 1),
-        "celery_tasks_per_s": round(celery_rate, 1),
-        "ratio": round(engine_rate / celery_rate, 3),
-        "n": N,
-        "workers": WORKERS,
-        "runs": {"engine_jobs_per_s": [round(x, 1) for x in engine_runs],
-                 "celery_tasks_per_s": [round(x, 1) for x in celery_runs]},
-    })
+    write_results(
+        "engine",
+        {
+            "engine_jobs_per_s": round(engine_rate, 1),
+            "celery_tasks_per_s": round(celery_rate, 1),
+            "ratio": round(engine_rate / celery_rate, 3),
+            "n": N,
+            "workers": WORKERS,
+            "runs": {
+                "engine_jobs_per_s": [round(x, 1) for x in engine_runs],
+                "celery_tasks_per_s": [round(x, 1) for x in celery_runs],
+            },
+        },
+    )
 
 
 if __name__ == "__main__":
