@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -122,12 +123,24 @@ def cmd_run(_: argparse.Namespace) -> int:
             return honcho.wait()
         except KeyboardInterrupt:
             say("stopping…")
-            os.killpg(honcho.pid, signal.SIGTERM)
-            try:
-                honcho.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(honcho.pid, signal.SIGKILL)
+            stop_process_tree(honcho)
             return 0
+
+
+def stop_process_tree(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM honcho (it stops its processes: warm shutdown for workers), then SIGKILL whatever of the
+    tree is still alive after `timeout`, so no worker outlives `make run`."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    process.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(tree, timeout=timeout)
+    for leftover in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            leftover.kill()
 
 
 def _port_free(port: int) -> bool:
