@@ -1,9 +1,14 @@
 """The engine side of a run: job handlers (outside transactions), per-file outcomes (inside the job's
 ending transaction) and the run's fan-in (exactly once per round).
 
-Lock order, shared with `services/`: run row → file rows → event stream row → stage row. Every
-writer that touches both the stream and the stage of a run takes the run row first, so the engine's
-own "stage → stream" order in `finalise` cannot form a cycle with `on_end`'s "stream → stage".
+Hot rows: every job end already serialises on the engine's stage row and on the run's event stream row,
+so `on_end` does not also update the run row; the run's round counters are read from the stage while
+it runs and written once by `finalise_run`.
+
+Lock order: `on_end` takes file row → event stream → stage (the engine's order); Continue and the start
+service take run → credit account → files → stage → stream. They never overlap on one run: Continue
+needs the run not `RUNNING`, which `finalise_run` sets in the transaction of the round's last job end,
+after every other job of the round has committed its end.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count
 from django.utils import timezone
 
 from orchestration import events, metrics, stages
@@ -101,15 +106,6 @@ def _file_outcome(job: Job) -> tuple[str, str, str]:
     return FileStatus.FAILED, job.error_code, job.error_message
 
 
-def _count_job_end(*, run_id: str, job: Job) -> None:
-    """Mirror the engine's round counters on the run; the first statement of `on_end`, so the run row
-    is the first lock the job's ending transaction takes."""
-    if job.state == JobState.SUCCEEDED:
-        WorkflowRun.objects.filter(pk=run_id).update(completed_jobs=F("completed_jobs") + 1)
-    else:
-        WorkflowRun.objects.filter(pk=run_id).update(failed_jobs=F("failed_jobs") + 1)
-
-
 def _emit_file(*, run_id: str, index: int, status: str, code: str = "", message: str = "") -> None:
     completed = status == FileStatus.COMPLETED
     payload: dict[str, Any] = {"index": index, "status": status}
@@ -122,7 +118,6 @@ def _emit_file(*, run_id: str, index: int, status: str, code: str = "", message:
 def record_file_outcome(job: Job) -> None:
     """`on_end` of a per-file job: inside the transaction that ends the job."""
     payload = job.payload
-    _count_job_end(run_id=payload["run"], job=job)
     status, code, message = _file_outcome(job)
     updated = RunFile.objects.filter(pk=payload["file"], retry_attempt=payload["attempt"]).update(
         status=status,
@@ -194,7 +189,6 @@ def record_batch_outcome(job: Job) -> None:
     """`on_end` of a batch job: files the batch did not settle take the job's outcome. A file that was
     being processed when retries ran out is `failed`; files never reached stay `pending` (free)."""
     run_id = job.payload["run"]
-    _count_job_end(run_id=run_id, job=job)
     if job.state == JobState.SUCCEEDED:
         return
     status, code, message = _file_outcome(job)

@@ -31,7 +31,7 @@ def template_get(*, user: User, template_id: UUID | str) -> Template:
 
 
 def runs_visible(*, user: User) -> QuerySet[WorkflowRun]:
-    return scoped(WorkflowRun.objects.select_related("template"), user=user)
+    return scoped(WorkflowRun.objects.select_related("template", "stage"), user=user)
 
 
 def run_get(*, user: User, run_id: UUID | str) -> WorkflowRun:

@@ -71,7 +71,7 @@ def test_a_run_the_tenant_cannot_pay_for_is_402_and_leaves_nothing(member_client
         ({"mode": "sometimes"}, "mode"),
         ({"maxRetryCount": 11}, "maxRetryCount"),
         ({"maxRetryCount": 0}, "maxRetryCount"),
-        ({"max_retry_count": 0}, "maxRetryCount"),
+        ({"max_retry_count": 0}, "max_retry_count"),
         ({"template": "not-a-uuid"}, "template"),
     ],
 )
@@ -134,3 +134,13 @@ def test_a_platform_admin_starts_a_run_for_a_named_tenant(platform_admin, tenant
 
     assert missing.status_code == 400 and "tenant" in missing.json()["error"]["fields"]
     assert named.status_code == 201 and named.json()["tenant"] == str(tenant.pk)
+
+
+def test_the_snake_case_max_retry_count_is_accepted_too(member_client, tenant):
+    fund(tenant, monthly=10)
+    response = start(
+        member_client, make_template(tenant=tenant, credits_per_run=1), [upload("a.txt", "a")], max_retry_count=7
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["maxRetryCount"] == 7

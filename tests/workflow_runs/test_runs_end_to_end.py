@@ -2,6 +2,7 @@
 
 import pytest
 
+from orchestration import metrics
 from orchestration.models import Event, Job
 from workflow_runs.models import FileStatus, RunStatus, WorkflowRun
 
@@ -28,6 +29,7 @@ def event_types(run_id):
 
 
 def test_a_per_file_run_processes_every_file_and_finalises_once(celery_worker, admin_client, tenant):
+    finished_before = metrics.value("relay_workflow_runs_finished_total", status="COMPLETED")
     fund(tenant, monthly=5, purchased=10)
     template = make_template(tenant=tenant, credits_per_run=3, config={"top_words": 1})
 
@@ -53,6 +55,10 @@ def test_a_per_file_run_processes_every_file_and_finalises_once(celery_worker, a
     assert types[0] == "run_started" and types[-1] == "run_finished"
     assert types.count("file_completed") == 3 and types.count("run_finished") == 1
     assert balance(tenant) == (0, 6) and charges(tenant) == [-5, -4]
+    wait_until(
+        lambda: metrics.value("relay_workflow_runs_finished_total", status="COMPLETED") == finished_before + 1,
+        message="the finished-runs counter (incremented after commit)",
+    )
     assert sorted(Job.objects.filter(stage=run.stage).values_list("key", flat=True)) == [
         f"run:{run_id}:file:{i}" for i in range(3)
     ]

@@ -6,12 +6,22 @@ from typing import Any
 
 from tenants.models import User
 
-from ..models import RunFile, WorkflowRun
+from ..models import RunFile, RunStatus, WorkflowRun
 from ..selectors import continue_state, run_file_counts
+
+
+def round_counters(run: WorkflowRun) -> tuple[int, int, int]:
+    """(total, completed, failed) jobs of the current round: live from the engine's stage while the run
+    runs, as mirrored on the run by the fan-in otherwise."""
+    stage = run.stage
+    if run.status == RunStatus.RUNNING and stage is not None:
+        return stage.total, stage.succeeded, stage.failed + stage.errored
+    return run.total_jobs, run.completed_jobs, run.failed_jobs
 
 
 def run_summary(run: WorkflowRun) -> dict[str, Any]:
     template = run.template
+    total, completed, failed = round_counters(run)
     return {
         "id": run.pk,
         "tenant": run.tenant_id,
@@ -19,9 +29,9 @@ def run_summary(run: WorkflowRun) -> dict[str, Any]:
         "mode": run.mode,
         "status": run.status,
         "maxRetryCount": run.max_retry_count,
-        "totalJobs": run.total_jobs,
-        "completedJobs": run.completed_jobs,
-        "failedJobs": run.failed_jobs,
+        "totalJobs": total,
+        "completedJobs": completed,
+        "failedJobs": failed,
         "creditsConsumed": {
             "monthly": run.credits_monthly,
             "purchased": run.credits_purchased,

@@ -90,15 +90,15 @@ class RunStartSerializer(serializers.Serializer):
         child=serializers.FileField(max_length=255, allow_empty_file=True), allow_empty=False, max_length=MAX_FILES
     )
     mode = serializers.ChoiceField(choices=RunMode.choices, default=RunMode.PER_FILE)
-    maxRetryCount = serializers.IntegerField(min_value=1, max_value=10, default=3, source="max_retry_count")
+    maxRetryCount = serializers.IntegerField(min_value=1, max_value=10, required=False)
+    max_retry_count = serializers.IntegerField(
+        min_value=1, max_value=10, required=False, help_text="The same as maxRetryCount (the first API's spelling)."
+    )
     tenant = serializers.UUIDField(required=False, help_text="Platform admins: the tenant the run is for.")
 
-    def to_internal_value(self, data: Any) -> Any:
-        # The snake_case spelling is accepted too (`max_retry_count`), as in the product's first API.
-        if hasattr(data, "get") and "maxRetryCount" not in data and "max_retry_count" in data:
-            data = data.copy()
-            data["maxRetryCount"] = data["max_retry_count"]
-        return super().to_internal_value(data)
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["max_retry_count"] = attrs.pop("maxRetryCount", attrs.get("max_retry_count", 3))
+        return attrs
 
     def validate_files(self, files: list[Any]) -> list[Any]:
         too_big = [upload.name for upload in files if (upload.size or 0) > MAX_FILE_BYTES]

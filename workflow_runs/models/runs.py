@@ -33,7 +33,8 @@ class WorkflowRun(models.Model):
     """A template applied to N uploaded files.
 
     The fan-in counters mirror the engine stage's *current round* (`total_jobs` is the number of jobs of
-    that round, not the number of files); per-file truth lives in `RunFile`.
+    that round, not the number of files): set when a round opens, written by the fan-in when it ends,
+    read live from the stage in between. Per-file truth lives in `RunFile`.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
