@@ -9,7 +9,6 @@ far too large for the job row, and the upsert makes ordering against the job's e
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from typing import Any
@@ -57,9 +56,6 @@ def generate_batch(payload: dict[str, Any]) -> dict[str, Any]:
     spec = spec_from_config(config)
     first, stop, offset = payload["first"], payload["stop"], int(config.get("offset_start", 0))
     campaign_id = payload["campaign"]
-    buffer = io.StringIO()
-    for index, name in generation.names(spec, offset + first, offset + stop):
-        buffer.write(f"{campaign_id}\t{index - offset}\t{index}\t{name}\n")
     with transaction.atomic(), connection.cursor() as cursor:
         # The batch commits whole or not at all, so one row of its range means all of it is there.
         cursor.execute(
@@ -68,8 +64,16 @@ def generate_batch(payload: dict[str, Any]) -> dict[str, Any]:
         )
         if cursor.fetchone() is not None:
             return {"generated": 0, "existing": stop - first}
+        # Streamed in chunks: PostgreSQL ingests one chunk while Python formats the next.
         with cursor.cursor.copy('COPY campaigns_generateddomain (campaign_id, seq, "offset", name) FROM STDIN') as copy:
-            copy.write(buffer.getvalue())
+            chunk: list[str] = []
+            for index, name in generation.names(spec, offset + first, offset + stop):
+                chunk.append(f"{campaign_id}\t{index - offset}\t{index}\t{name}\n")
+                if len(chunk) == 2000:
+                    copy.write("".join(chunk))
+                    chunk = []
+            if chunk:
+                copy.write("".join(chunk))
     return {"generated": stop - first}
 
 
