@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django.db import transaction
 from django.utils import timezone
 
 from orchestration import events, metrics
@@ -139,10 +140,10 @@ def phase_advance(*, campaign_id: uuid.UUID, completed_phase: str) -> bool:
 
 
 def on_batch_lost(job: Job) -> LostAction:
-    """A worker died holding a batch. With auto-resume on, the batch goes back to the queue; with it
-    off, the whole phase pauses until someone resumes it (the same rule as after a restart)."""
-    if campaign_settings().auto_resume_on_restart:
-        return LostAction.REQUEUE
+    """A worker died holding a batch: the phase goes through restart recovery, like after a restart.
+    The batch is parked and the phase is marked paused and persisted; after this commit, recovery
+    re-reads the config from the database and resumes the phase when auto-resume is on, or leaves it
+    paused for a person."""
     row = _phase_of(job.stage)
     if row is not None and row.status == PhaseStatus.IN_PROGRESS:
         phase_mark_paused(campaign=row.campaign, row=row, reason=PausedReason.WORKER_LOST)
@@ -153,4 +154,17 @@ def on_batch_lost(job: Job) -> LostAction:
             job.key,
             job.worker,
         )
+    if campaign_settings().auto_resume_on_restart:
+        # After the pause is committed, in this same process (the sweeper's): recovery re-reads the
+        # config and resumes. Beat and every worker start run it as well, should this process die.
+        transaction.on_commit(_rehydrate_after_loss)
     return LostAction.PAUSE
+
+
+def _rehydrate_after_loss() -> None:
+    from .services.recovery import rehydrate
+
+    try:
+        rehydrate()
+    except Exception:
+        logger.exception("campaign.rehydrate.crashed after=worker_lost")

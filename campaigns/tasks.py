@@ -1,4 +1,4 @@
-"""Thin Celery entry points. Schedule `campaigns.rehydrate` in beat to recover without a worker restart."""
+"""Thin Celery entry points. `campaigns.rehydrate` runs at worker start and from beat (config.settings)."""
 
 from celery import shared_task
 

@@ -151,6 +151,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orchestration.recover_expired_jobs",
         "schedule": env_float("RELAY_RECOVER_INTERVAL_SECONDS", 10.0),
     },
+    "campaigns-rehydrate": {
+        "task": "campaigns.rehydrate",
+        "schedule": env_float("RELAY_CAMPAIGN_REHYDRATE_INTERVAL_SECONDS", 30.0),
+    },
 }
 
 # --- Job engine -----------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -65,3 +66,26 @@ def admin_client(tenant_admin: User):
 @pytest.fixture
 def member_client(tenant_member: User):
     return client_for(tenant_member)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retries_deadlocks() -> Iterator[None]:
+    """A transactional test ends with TRUNCATE of every table, which needs an exclusive lock on each;
+    a worker still ending a job of that test holds row locks on a few of them, and PostgreSQL may pick
+    the TRUNCATE as the deadlock victim. Try again: the worker's transaction is a few ms long."""
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
+
+    def teardown_with_retries(self: TransactionTestCase) -> None:
+        for attempt in range(10):
+            try:
+                return original(self)
+            except Exception as exc:
+                if attempt == 9 or "deadlock detected" not in str(exc):
+                    raise
+                time.sleep(0.2)
+
+    TransactionTestCase._fixture_teardown = teardown_with_retries  # type: ignore[attr-defined]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """Restart recovery (`campaigns.rehydrate`): after any process died, find phases that were
-`in_progress` or `paused`, cancel their stale execution, re-read their config from the database, mark
-them `paused` and commit that, and only then resume the ones that were in progress (when auto-resume
-is on). Runs at worker start and from a periodic task; any number of processes may run it at once.
+`in_progress` with lost execution (see `_lost_execution`) or `paused`, cancel their stale execution,
+re-read their config from the database, mark them `paused` and commit that, and only then resume
+the ones that were in progress (when auto-resume is on). Runs at worker start and from beat (every
+30 s); any number of processes may run it at once.
 
 A phase a person paused stays paused; one paused by an earlier recovery or a lost worker is treated
 like an in-progress one (so a recovery that died between its two steps is finished by the next).
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from django.db import DatabaseError, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models.functions import Now
 
 from orchestration import metrics, stages
 from orchestration.models import Job, JobState
@@ -55,10 +57,25 @@ class RehydrateReport:
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (campaign:phase, kind, message)
 
 
+def _lost_execution() -> Q:
+    """An in-progress phase whose execution was lost: a batch held by a worker whose lease ran out, or
+    no live batch at all in an unfinished round. A phase whose batches are queued or held by live
+    workers is healthy: a worker starting elsewhere (scaling out, a rolling restart) leaves it alone,
+    and if a live-looking worker is in fact dead, its lease runs out and the engine's sweeper hands
+    the batch to `chain.on_batch_lost`."""
+    current_round = Job.objects.filter(stage=OuterRef("stage"), round=OuterRef("stage__round"))
+    expired = current_round.filter(state=JobState.RUNNING, lease_expires_at__lt=Now())
+    live = current_round.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
+    return Q(Exists(expired)) | (Q(stage__finalised_at__isnull=True) & ~Q(Exists(live)))
+
+
 def candidates(*, limit: int = DEFAULT_LIMIT) -> list[int]:
-    """Phase ids to recover: in progress or paused, one per campaign, newest first, at most `limit`."""
+    """Phase ids to recover: paused, or in progress with lost execution; one per campaign, newest
+    first, at most `limit`."""
     rows = (
-        CampaignPhase.objects.filter(status__in=[PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED])
+        CampaignPhase.objects.filter(
+            Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & _lost_execution())
+        )
         .values("campaign_id")
         .annotate(newest=Max("updated_at"))
         .order_by("-newest")[:limit]
@@ -67,7 +84,8 @@ def candidates(*, limit: int = DEFAULT_LIMIT) -> list[int]:
     for row in rows:
         phase = (
             CampaignPhase.objects.filter(
-                campaign_id=row["campaign_id"], status__in=[PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED]
+                Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & _lost_execution()),
+                campaign_id=row["campaign_id"],
             )
             .order_by("-updated_at")
             .values_list("pk", flat=True)
@@ -142,7 +160,8 @@ def _rehydrate_one(*, phase_id: int, auto_resume: bool) -> tuple[str, str]:
                 was,
                 cancelled,
             )
-            metrics.incr("relay_phase_rehydrations_total", phase=row.phase)
+            if resumable:  # a person's pause is left as it is, and not counted as a recovery
+                metrics.incr("relay_phase_rehydrations_total", phase=row.phase)
     except DatabaseError as exc:
         raise RecoveryError(
             f"phase {phase_id}: could not persist the paused state: {exc}", kind=RecoveryErrorKind.PHASE_FATAL
