@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, Conflict
@@ -89,6 +90,9 @@ def scan_create(
             payload={"scanId": str(scan.pk), "url": url, "services": chosen, "round": stage.round},
         )
         metrics.incr("relay_scans_started_total")
+        # The scan as this transaction created it: workers may start it the moment it commits, and the
+        # 201 answer describes the created resource, not whatever a worker did since.
+        prefetch_related_objects([scan], "executions")
     logger.info("scans.scan_created tenant=%s scan=%s services=%s", tenant.pk, scan.pk, ",".join(chosen))
     return scan
 

@@ -68,7 +68,6 @@ class ScanListApi(APIView):
             keywords=data["keywords"],
             max_attempts=data["max_attempts"],
         )
-        scan = selectors.scan_get(user=_caller(request), scan_id=scan.pk)
         return Response(ScanSerializer(scan).data, status=status.HTTP_201_CREATED)
 
 
