@@ -26,7 +26,8 @@ class ZoneRules:
     address: str = "127.0.0.1"
     nxdomain_every: int = 0  # names whose crc32 % n == 0 do not exist (0: none)
     drop_every: int = 0  # queries for names whose crc32 % n == 1 get no answer (0: none)
-    ttl: int = 60
+    # 0: resolvers must not cache (c-ares does by default), so every test and benchmark lookup reaches us.
+    ttl: int = 0
     delay_seconds: float = 0.0  # answer this late (a slow resolver)
 
 
@@ -142,12 +143,15 @@ def main() -> None:
     parser.add_argument("--nxdomain-every", type=int, default=0)
     parser.add_argument("--drop-every", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--ttl", type=int, default=0, help="TTL of the answers (0: not cacheable)")
     args = parser.parse_args()
     rules = ZoneRules(
         zone=args.zone.lower().rstrip("."),
         address=args.address,
         nxdomain_every=args.nxdomain_every,
         drop_every=args.drop_every,
+        ttl=args.ttl,
+        delay_seconds=args.delay,
     )
 
     async def run() -> None:
