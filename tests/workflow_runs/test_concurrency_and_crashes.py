@@ -54,13 +54,17 @@ def in_threads(count, call):
     return results
 
 
-def test_fifty_simultaneous_continue_clicks_are_accepted_once(celery_worker, tenant, tenant_admin):
+def test_fifty_simultaneous_continue_clicks_are_accepted_once(worker_factory, settings, tenant, tenant_admin):
+    # No worker takes these jobs until the clicks are settled: the run stays RUNNING while they race
+    # (otherwise a fast worker finishes the retry and late clicks see COMPLETED, a 400, not a 409).
+    settings.WORKFLOW_RUNS_QUEUE = "wr-fifty"
     fund(tenant, monthly=100)
     template = make_template(tenant=tenant, credits_per_run=5)
     run = run_in_state(tenant=tenant, template=template, files=[(C, 0), (F, 0), (F, 0), (F, 1)])
     clients = [client_for(tenant_admin) for _ in range(50)]
 
     results = in_threads(50, lambda i: clients[i].post(f"/api/workflow-runs/{run.pk}/retry-failed").status_code)
+    worker_factory(concurrency=1, queues="wr-fifty")
 
     assert sorted(results, key=str).count(200) == 1, results
     assert results.count(409) == 49, results
