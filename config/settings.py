@@ -140,8 +140,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILIT
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_TASK_TIME_LIMIT = env_int("RELAY_TASK_TIME_LIMIT_SECONDS", 1800)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
-CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower shows tasks live
-CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower shows tasks live (received, started, succeeded…)
+# A "sent" event per message would double the cost of publishing a large stage; Flower does not need it.
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_BEAT_SCHEDULE = {
     "engine-relay": {
         "task": "orchestration.relay_queued_jobs",

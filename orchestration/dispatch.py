@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 RUN_JOB_TASK = "orchestration.run_job"
 PUBLISH_JOBS_TASK = "orchestration.publish_jobs"
+FAN_OUT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,13 @@ def publish_on_commit(dispatches: Sequence[Dispatch]) -> None:
         return
 
     def fan_out() -> None:
+        # One fan-out task per chunk, so that several workers publish (and start running) in parallel.
+        chunk = FAN_OUT_CHUNK
         try:
-            current_app.send_task(PUBLISH_JOBS_TASK, args=[[item.job_id for item in items]], queue="celery")
+            with current_app.producer_or_acquire() as producer:
+                for start in range(0, len(items), chunk):
+                    ids = [item.job_id for item in items[start : start + chunk]]
+                    current_app.send_task(PUBLISH_JOBS_TASK, args=[ids], queue="celery", producer=producer)
         except Exception:
             logger.warning("engine.publish_failed fan_out jobs=%s", len(items), exc_info=True)
 

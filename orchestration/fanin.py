@@ -54,7 +54,9 @@ def end_job_and_count(
             """,
             [state, result, error_code, error_message, error_retryable, job_id, token],
         )
-        ended, total, done, finalised_at = cursor.fetchone()
+        row = cursor.fetchone()
+    assert row is not None  # the outer SELECT always yields one row
+    ended, total, done, finalised_at = row
     # total is None for a job of an older round: that round was settled already.
     complete = total is not None and done >= total and finalised_at is None
     return EndRecord(ended=ended == 1, round_complete=complete)

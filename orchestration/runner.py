@@ -78,8 +78,6 @@ def job_execute(job_id: int) -> str:
     if job is None:
         logger.info("engine.job_skip job=%s reason=not_queued", job_id)
         return "skipped"
-    log = f"job={job.pk} key={job.key} kind={job.kind} attempt={job.attempts}"
-    logger.debug("engine.job_start %s", log)
     leases.hold(job.lease_owner)
     try:
         outcome = Outcome(result=job_kind(job.kind).run(job))
@@ -88,14 +86,21 @@ def job_execute(job_id: int) -> str:
     except SoftTimeLimitExceeded:
         outcome = Outcome(error=JobError("the job ran past its time limit", code="time_limit"))
     except Exception as exc:  # a bug or an unexpected failure: retried like a transient error
-        logger.exception("engine.job_crash %s", log)
+        logger.exception("engine.job_crash job=%s key=%s attempt=%s", job.pk, job.key, job.attempts)
         outcome = Outcome(error=JobError(f"{type(exc).__name__}: {exc}", code="unhandled_exception"))
     finally:
         leases.release(job.lease_owner)
     state = job_end(job=job, outcome=outcome, token=job.lease_owner)
     if outcome.error is not None:
         logger.info(
-            "engine.job_end %s state=%s code=%s message=%s", log, state, outcome.error.code, outcome.error.message
+            "engine.job_end job=%s key=%s kind=%s attempt=%s state=%s code=%s message=%s",
+            job.pk,
+            job.key,
+            job.kind,
+            job.attempts,
+            state,
+            outcome.error.code,
+            outcome.error.message,
         )
     return state
 
