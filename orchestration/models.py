@@ -61,7 +61,8 @@ class Stage(models.Model):
 
 
 class Job(models.Model):
-    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="jobs")
+    # No index of its own: (stage, round, state) below serves lookups by stage.
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="jobs", db_index=False)
     kind = models.CharField(max_length=64)
     key = models.CharField(max_length=255, help_text="Natural key, also the Celery task id.")
     round = models.PositiveIntegerField(default=1)
