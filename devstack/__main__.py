@@ -89,7 +89,15 @@ def flower_credentials() -> str:
     return path.read_text().strip()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_run(_: argparse.Namespace) -> int:
+    # Ctrl-C (SIGINT) and a process manager's SIGTERM both stop everything, even where SIGINT was
+    # inherited as ignored (a shell's background job).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     with services(DATA, durable=True) as service_env:
         env = {**os.environ, **service_env, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
         # The Procfile's commands (uvicorn, celery) live next to this interpreter, in the venv.
