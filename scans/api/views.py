@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
@@ -12,8 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
-from orchestration.events import sse_response
-from tenants.auth import authenticated_user
+from core.sse import object_event_stream
 from tenants.models import User
 from tenants.permissions import IsTenantUser
 from tenants.selectors import acting_tenant
@@ -143,22 +141,6 @@ class ScanServicesApi(APIView):
         )
 
 
-def _error(status_code: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)
-
-
 async def scan_events(request: HttpRequest, scan_id: Any) -> HttpResponseBase:
-    """`GET /api/scans/<id>/events`: the scan's events over SSE (replay from `Last-Event-ID`, then live).
-    An async view: a waiting client holds no thread."""
-    if request.method != "GET":
-        return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
-    user = await authenticated_user(request)
-    if user is None:
-        return _error(401, "not_authenticated", "Authentication credentials were not provided.")
-    if not (user.tenant_id or user.is_platform_admin):
-        return _error(403, "permission_denied", "You do not have permission to perform this action.")
-    try:
-        scan = await sync_to_async(selectors.scan_get)(user=user, scan_id=scan_id)
-    except Http404:
-        return _error(404, "not_found", "Not found.")
-    return sse_response(request, stream=scan.stream)
+    """`GET /api/scans/<id>/events`: the scan's events over SSE (replay from `Last-Event-ID`, then live)."""
+    return await object_event_stream(request, queryset=Scan.objects.all(), pk=scan_id)
