@@ -44,3 +44,19 @@ def wait_for(predicate: Any, *, timeout: float, interval: float = 0.01) -> float
             raise TimeoutError("benchmark run did not finish in time")
         time.sleep(interval)
     return time.perf_counter()
+
+
+def run_celery(n: int, key: str, *, queue: str = "jobs", timeout: float = 900) -> float:
+    """The raw-Celery baseline: n bare tasks that only count themselves, on the same broker and workers.
+    Returns tasks per second from the first publish to the last task counted."""
+    from config.celery import app
+    from orchestration.redis_client import get_redis
+
+    redis = get_redis()
+    redis.delete(key)
+    started = time.perf_counter()
+    with app.producer_or_acquire() as producer:
+        for i in range(n):
+            app.send_task("orchestration.count", args=[key], task_id=f"{key}:{i}", queue=queue, producer=producer)
+    ended = wait_for(lambda: int(redis.get(key) or 0) >= n, timeout=timeout)
+    return n / (ended - started)

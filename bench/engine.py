@@ -13,16 +13,14 @@ import os
 import statistics
 import time
 
-from common import setup_django, wait_for, write_results
+from common import run_celery, setup_django, wait_for, write_results
 
 setup_django()
 
 from django.db import transaction  # noqa: E402
 
-from config.celery import app  # noqa: E402
 from orchestration import diagnostics, stages  # noqa: E402
 from orchestration.models import Stage  # noqa: E402
-from orchestration.redis_client import get_redis  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "5000"))
@@ -49,26 +47,14 @@ def run_engine(n: int, tag: str) -> float:
     return n / (ended - started)
 
 
-def run_celery(n: int, tag: str) -> float:
-    key = f"bench:celery:{tag}"
-    redis = get_redis()
-    redis.delete(key)
-    started = time.perf_counter()
-    with app.producer_or_acquire() as producer:
-        for i in range(n):
-            app.send_task("orchestration.count", args=[key], task_id=f"{key}:{i}", queue="jobs", producer=producer)
-    ended = wait_for(lambda: int(redis.get(key) or 0) >= n, timeout=600)
-    return n / (ended - started)
-
-
 def main() -> None:
     worker = start_worker(concurrency=WORKERS, queues="celery,jobs", env={"RELAY_LOG_LEVEL": "WARNING"})
     try:
-        run_celery(200, "warmup")
+        run_celery(200, "bench:celery:warmup")
         run_engine(200, "warmup")
         celery_runs, engine_runs = [], []
         for round_ in range(ROUNDS):
-            celery_runs.append(run_celery(N, f"c{round_}"))
+            celery_runs.append(run_celery(N, f"bench:celery:c{round_}"))
             engine_runs.append(run_engine(N, f"e{round_}"))
             print(f"round {round_ + 1}: celery {celery_runs[-1]:.0f}/s engine {engine_runs[-1]:.0f}/s", flush=True)
     finally:

@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 
-from common import setup_django, wait_for, write_results
+from common import run_celery, setup_django, wait_for, write_results
 
 setup_django()
 
@@ -23,10 +23,8 @@ from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from config.celery import app  # noqa: E402
 from orchestration import stages  # noqa: E402
 from orchestration.models import Stage, StageStatus  # noqa: E402
-from orchestration.redis_client import get_redis  # noqa: E402
 from tenants.models import Role  # noqa: E402
 from tests.helpers import client_for, make_tenant, make_user  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
@@ -68,18 +66,6 @@ def run_workflow(*, tenant, template, n: int) -> tuple[float, float]:
     completed = run.files.filter(status=FileStatus.COMPLETED).count()
     assert (run.status, completed) == (RunStatus.COMPLETED, n), (run.status, completed)
     return n / (ended - started), committed - started
-
-
-def run_celery(n: int, tag: str) -> float:
-    key = f"bench:runs:celery:{tag}"
-    redis = get_redis()
-    redis.delete(key)
-    started = time.perf_counter()
-    with app.producer_or_acquire() as producer:
-        for i in range(n):
-            app.send_task("orchestration.count", args=[key], task_id=f"{key}:{i}", queue="jobs", producer=producer)
-    ended = wait_for(lambda: int(redis.get(key) or 0) >= n, timeout=900)
-    return n / (ended - started)
 
 
 def failed_run(*, tenant, template, n: int) -> WorkflowRun:
@@ -139,9 +125,9 @@ def main() -> None:
     for workers in WORKER_COUNTS:
         worker = start_worker(concurrency=workers, queues="celery,jobs", env={"RELAY_LOG_LEVEL": "WARNING"})
         try:
-            run_celery(200, f"warm{workers}")
+            run_celery(200, f"bench:runs:celery:warm{workers}")
             run_workflow(tenant=tenant, template=template, n=200)
-            celery_rate = run_celery(N, f"w{workers}")
+            celery_rate = run_celery(N, f"bench:runs:celery:w{workers}")
             files_rate, start_s = run_workflow(tenant=tenant, template=template, n=N)
         finally:
             worker.stop()

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
 from core.sse import object_event_stream
+from tenants.auth import user_of
 from tenants.models import User
 from tenants.permissions import IsTenantUser
 from tenants.selectors import acting_tenant
@@ -28,12 +29,6 @@ from .serializers import (
 )
 
 
-def _caller(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # IsTenantUser lets only authenticated users through
-    return user
-
-
 class ScanListApi(APIView):
     """Scans of the caller's tenant (newest first), and starting a new one."""
 
@@ -48,7 +43,7 @@ class ScanListApi(APIView):
             choices = ", ".join(ScanStatus.values)
             raise ApplicationError("Unknown status.", fields={"status": [f"Choose from {choices}."]})
         paginator = LimitOffsetPagination()
-        scans = selectors.scan_list(user=_caller(request), status=wanted)
+        scans = selectors.scan_list(user=user_of(request), status=wanted)
         page = paginator.paginate_queryset(scans, request, view=self)
         return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
 
@@ -57,10 +52,10 @@ class ScanListApi(APIView):
         serializer = ScanCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        tenant = acting_tenant(user=_caller(request), tenant_id=data.get("tenant"))
+        tenant = acting_tenant(user=user_of(request), tenant_id=data.get("tenant"))
         scan = services.scan_create(
             tenant=tenant,
-            actor=_caller(request),
+            actor=user_of(request),
             url=data["url"],
             services=data["services"],
             keywords=data["keywords"],
@@ -74,7 +69,7 @@ class ScanDetailApi(APIView):
 
     @extend_schema(responses={200: ScanSerializer})
     def get(self, request: Request, scan_id: Any) -> Response:
-        return Response(ScanSerializer(selectors.scan_get(user=_caller(request), scan_id=scan_id)).data)
+        return Response(ScanSerializer(selectors.scan_get(user=user_of(request), scan_id=scan_id)).data)
 
 
 class ScanRetryApi(APIView):
@@ -85,12 +80,12 @@ class ScanRetryApi(APIView):
 
     @extend_schema(request=ScanRetrySerializer, responses={202: RetryAcceptedSerializer})
     def post(self, request: Request, scan_id: Any) -> Response:
-        scan = selectors.scan_get(user=_caller(request), scan_id=scan_id)
-        _check_may_retry(user=_caller(request), scan=scan)
+        scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
+        _check_may_retry(user=user_of(request), scan=scan)
         serializer = ScanRetrySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         wanted = serializer.validated_data.get("services")
-        outcome = services.scan_retry(scan=scan, actor=_caller(request), services=wanted)
+        outcome = services.scan_retry(scan=scan, actor=user_of(request), services=wanted)
         return Response(
             {
                 "scanId": str(scan.pk),
@@ -116,7 +111,7 @@ class ScanRetryStatusApi(APIView):
 
     @extend_schema(responses={200: RetryStatusSerializer})
     def get(self, request: Request, scan_id: Any) -> Response:
-        scan = selectors.scan_get(user=_caller(request), scan_id=scan_id)
+        scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
         return Response(selectors.retry_status(scan=scan))
 
 
