@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import random
@@ -181,6 +182,4 @@ def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
 
 
 def _json(value: Any) -> str | None:
-    import json
-
     return None if value is None else json.dumps(value)

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from .dispatch import Dispatch, publish_on_commit
 from .fanin import finalise_if_complete
 from .models import Job, JobState, Stage, StageStatus
+from .registry import job_kind
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,6 @@ def jobs_enqueue(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
     created: list[tuple[int, str, str]] = []
     adopted: list[int] = []
     existing: list[int] = []
-    from .registry import job_kind
-
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         pending = list(unique.values())
         # A live job seen by the INSERT may end before we look it up; insert those keys again.
