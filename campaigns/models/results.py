@@ -1,4 +1,8 @@
-"""Per-domain rows. Every writer upserts on the natural key, so a re-run batch never duplicates rows."""
+"""Per-domain rows. Every writer upserts on the natural key, so a re-run batch never duplicates rows.
+
+The `campaign` foreign keys have no index of their own: each table has a composite index that starts
+with `campaign`, which serves the same lookups, and every extra index is paid on each of the millions
+of rows a campaign writes."""
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -7,7 +11,7 @@ from .campaign import Campaign
 
 
 class GeneratedDomain(models.Model):
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="domains")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="domains", db_index=False)
     seq = models.PositiveIntegerField(help_text="0-based position in the campaign (batches are seq ranges).")
     offset = models.BigIntegerField(help_text="Index in the combination space.")
     name = models.CharField(max_length=253)
@@ -31,7 +35,7 @@ class DnsStatus(models.TextChoices):
 
 class DnsResult(models.Model):
     domain = models.OneToOneField(GeneratedDomain, primary_key=True, on_delete=models.CASCADE, related_name="dns")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     seq = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=DnsStatus.choices)
     addresses = ArrayField(models.CharField(max_length=64), default=list)
@@ -47,7 +51,7 @@ class DnsResult(models.Model):
 
 class HttpResult(models.Model):
     domain = models.OneToOneField(GeneratedDomain, primary_key=True, on_delete=models.CASCADE, related_name="http")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     seq = models.PositiveIntegerField()
     status = models.CharField(max_length=16, help_text="ok, timeout or error")
     status_code = models.PositiveSmallIntegerField(null=True)
@@ -67,7 +71,7 @@ class HttpResult(models.Model):
 
 class DomainScore(models.Model):
     domain = models.OneToOneField(GeneratedDomain, primary_key=True, on_delete=models.CASCADE, related_name="score")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     seq = models.PositiveIntegerField()
     score = models.IntegerField()
     keyword_matched = models.BooleanField()
