@@ -57,8 +57,7 @@ GEN = {
     "character_set": "abcdefghijklmnopqrstuvwxyz",
     "constant_string": "lead",
     "tld": "test",
-    "num_domains": N,
-    "batch_size": 5000,
+    "num_domains": N,  # batch_size: the default
 }
 
 

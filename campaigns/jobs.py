@@ -1,7 +1,8 @@
 """The engine's job handlers: one job is one batch of a phase (`campaign:<id>:<phase>:<batch>`).
 
-A handler reads its slice of rows by `seq` range, does the network work outside any transaction, and
-writes its results with one upsert keyed by the domain, in its own short transaction. The write is
+A handler reads its slice of rows by `seq` range and does the network work outside any transaction.
+Generation writes its rows with one COPY in one transaction; DNS and HTTP stream their results into
+upserts keyed by the domain while the rest of the batch is still on the network (`BatchWriter`). A write is
 idempotent, so a batch that runs again (a lost worker, a retry, a duplicate delivery) rewrites the
 same rows instead of adding new ones. Results are not passed through `on_end`: a batch's results are
 far too large for the job row, and the upsert makes ordering against the job's end harmless.
@@ -14,10 +15,12 @@ import logging
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from orchestration.errors import JobError
 from orchestration.models import Job
 
+from .batch_writer import BatchWriter
 from .models import DnsPersona, HttpPersona, Proxy
 from .phase_configs import spec_from_config
 from .phases import Phase, analysis, dns_validation, http_keyword_validation
@@ -111,14 +114,8 @@ def resolve_batch(payload: dict[str, Any]) -> dict[str, Any]:
     campaign_id = payload["campaign"]
     domains = _domains(campaign_id, payload["first"], payload["stop"])
     personas = dns_personas(payload["config"]["personaIds"])
-    # Network I/O outside any transaction: a slow resolver must not hold locks or a connection in a txn.
-    lookups = dns_validation.resolve_batch([name for _, _, name in domains], personas)
-    if dns_validation.resolvers_unusable(lookups):
-        raise JobError.retryable_error(
-            f"no lookup of {len(lookups)} got an answer ({lookups[0].error or lookups[0].status})",
-            code="resolvers_unreachable",
-        )
-    with transaction.atomic(), connection.cursor() as cursor:
+
+    def write(cursor: CursorWrapper, chunk: list[tuple[tuple[int, int, str], dns_validation.Lookup]]) -> None:
         cursor.execute(
             """
             INSERT INTO campaigns_dnsresult (domain_id, campaign_id, seq, status, addresses, error, checked_at)
@@ -129,13 +126,24 @@ def resolve_batch(payload: dict[str, Any]) -> dict[str, Any]:
             """,
             [
                 campaign_id,
-                [d[0] for d in domains],
-                [d[1] for d in domains],
-                [x.status for x in lookups],
-                [",".join(x.addresses) for x in lookups],
-                [x.error for x in lookups],
+                [domain[0] for domain, _ in chunk],
+                [domain[1] for domain, _ in chunk],
+                [lookup.status for _, lookup in chunk],
+                [",".join(lookup.addresses) for _, lookup in chunk],
+                [lookup.error for _, lookup in chunk],
             ],
         )
+
+    # Network I/O outside any transaction: a slow resolver must not hold locks or a connection in a txn.
+    with BatchWriter(write=write, usable=lambda item: dns_validation.answered(item[1])) as writer:
+        lookups = dns_validation.resolve_batch(
+            [name for _, _, name in domains], personas, on_result=lambda i, lookup: writer.add((domains[i], lookup))
+        )
+        if dns_validation.resolvers_unusable(lookups):
+            raise JobError.retryable_error(
+                f"no lookup of {len(lookups)} got an answer ({lookups[0].error or lookups[0].status})",
+                code="resolvers_unreachable",
+            )
     counts: dict[str, Any] = {}
     for lookup in lookups:
         counts[lookup.status] = counts.get(lookup.status, 0) + 1
@@ -188,15 +196,8 @@ def fetch_batch(payload: dict[str, Any]) -> dict[str, Any]:
     if not rows:
         return {"fetches": 0}
     personas = http_personas(config["personaIds"], config.get("proxyId"))
-    # Network I/O outside any transaction.
-    fetches = http_keyword_validation.fetch_batch(
-        [(row[2], row[3]) for row in rows], personas, payload.get("keywords", [])
-    )
-    if http_keyword_validation.fetches_unusable(fetches):
-        raise JobError.retryable_error(
-            f"not one of {len(fetches)} fetches got an HTTP answer ({fetches[0].error})", code="http_unreachable"
-        )
-    with transaction.atomic(), connection.cursor() as cursor:
+
+    def write(cursor: CursorWrapper, chunk: list[tuple[tuple[Any, ...], http_keyword_validation.Fetch]]) -> None:
         cursor.execute(
             """
             INSERT INTO campaigns_httpresult (domain_id, campaign_id, seq, status, status_code, final_url, title,
@@ -210,17 +211,30 @@ def fetch_batch(payload: dict[str, Any]) -> dict[str, Any]:
             """,
             [
                 campaign_id,
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                [f.status for f in fetches],
-                [f.status_code for f in fetches],
-                [f.final_url[:2000] for f in fetches],
-                [f.title for f in fetches],
-                [json.dumps(f.signals) for f in fetches],
-                [json.dumps(f.keyword_hits) for f in fetches],
-                [f.error for f in fetches],
+                [row[0] for row, _ in chunk],
+                [row[1] for row, _ in chunk],
+                [f.status for _, f in chunk],
+                [f.status_code for _, f in chunk],
+                [f.final_url[:2000] for _, f in chunk],
+                [f.title for _, f in chunk],
+                [json.dumps(f.signals) for _, f in chunk],
+                [json.dumps(f.keyword_hits) for _, f in chunk],
+                [f.error for _, f in chunk],
             ],
         )
+
+    # Network I/O outside any transaction; results stream into the table meanwhile.
+    with BatchWriter(write=write, usable=lambda item: http_keyword_validation.answered(item[1])) as writer:
+        fetches = http_keyword_validation.fetch_batch(
+            [(row[2], row[3]) for row in rows],
+            personas,
+            payload.get("keywords", []),
+            on_result=lambda i, fetch: writer.add((rows[i], fetch)),
+        )
+        if http_keyword_validation.fetches_unusable(fetches):
+            raise JobError.retryable_error(
+                f"not one of {len(fetches)} fetches got an HTTP answer ({fetches[0].error})", code="http_unreachable"
+            )
     ok = sum(1 for f in fetches if f.status == http_keyword_validation.OK)
     return {"fetches": len(fetches), "ok": ok}
 

@@ -7,7 +7,7 @@ personas round-robin. A name ends `resolved` (with its addresses), `nxdomain`, `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiodns
@@ -71,8 +71,13 @@ async def _lookup(resolver: aiodns.DNSResolver, name: str, query_types: Sequence
     return Lookup(name=name, status=ERROR, error="no_address")  # answered, but without an address
 
 
-async def resolve_all(names: Sequence[str], personas: Sequence[ResolverSettings]) -> list[Lookup]:
-    """Resolve `names` (results in the same order)."""
+OnResult = Callable[[int, Lookup], None]
+
+
+async def resolve_all(
+    names: Sequence[str], personas: Sequence[ResolverSettings], on_result: OnResult | None = None
+) -> list[Lookup]:
+    """Resolve `names` (results in the same order); `on_result(index, lookup)` hears each one as it ends."""
     if not personas:
         raise ValueError("at least one resolver persona is needed")
     lanes = []
@@ -93,7 +98,10 @@ async def resolve_all(names: Sequence[str], personas: Sequence[ResolverSettings]
         persona, resolver, semaphore, limiter = lanes[index % len(lanes)]
         async with semaphore:
             await limiter.acquire()
-            return await _lookup(resolver, name, persona.query_types or ("A",))
+            lookup = await _lookup(resolver, name, persona.query_types or ("A",))
+        if on_result is not None:
+            on_result(index, lookup)
+        return lookup
 
     try:
         return list(await asyncio.gather(*(one(i, name) for i, name in enumerate(names))))
@@ -102,11 +110,18 @@ async def resolve_all(names: Sequence[str], personas: Sequence[ResolverSettings]
             await resolver.close()
 
 
-def resolve_batch(names: Sequence[str], personas: Sequence[ResolverSettings]) -> list[Lookup]:
-    return asyncio.run(resolve_all(names, personas))
+def resolve_batch(
+    names: Sequence[str], personas: Sequence[ResolverSettings], on_result: OnResult | None = None
+) -> list[Lookup]:
+    return asyncio.run(resolve_all(names, personas, on_result))
+
+
+def answered(lookup: Lookup) -> bool:
+    """A resolver answered (a name, NXDOMAIN, or no data for the type), so it works."""
+    return not (lookup.status in (TIMEOUT, ERROR) and lookup.error != "no_data")
 
 
 def resolvers_unusable(lookups: Sequence[Lookup]) -> bool:
     """True when no name got an answer at all (every lookup timed out or failed): the resolvers, not the
     names, are the problem, so the batch should fail rather than store a wall of timeouts."""
-    return bool(lookups) and all(lookup.status in (TIMEOUT, ERROR) and lookup.error != "no_data" for lookup in lookups)
+    return bool(lookups) and not any(answered(lookup) for lookup in lookups)

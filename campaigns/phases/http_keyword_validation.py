@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -135,10 +135,17 @@ async def fetch_one(
         return Fetch(name=name, status=ERROR, error=type(exc).__name__[:200])
 
 
+OnResult = Callable[[int, Fetch], None]
+
+
 async def fetch_all(
-    items: Sequence[tuple[str, str]], personas: Sequence[FetchSettings], keywords: Sequence[str]
+    items: Sequence[tuple[str, str]],
+    personas: Sequence[FetchSettings],
+    keywords: Sequence[str],
+    on_result: OnResult | None = None,
 ) -> list[Fetch]:
-    """Fetch `(name, address)` pairs, spread round-robin over the personas (results in the same order)."""
+    """Fetch `(name, address)` pairs, spread round-robin over the personas (results in the same order);
+    `on_result(index, fetch)` hears each one as it ends."""
     if not personas:
         raise ValueError("at least one HTTP persona is needed")
     connector = aiohttp.TCPConnector(force_close=True, limit=0, use_dns_cache=False)
@@ -149,17 +156,28 @@ async def fetch_all(
             persona, semaphore, limiter = lanes[index % len(lanes)]
             async with semaphore:
                 await limiter.acquire()
-                return await fetch_one(session, name=name, address=address, settings=persona, keywords=keywords)
+                fetch = await fetch_one(session, name=name, address=address, settings=persona, keywords=keywords)
+            if on_result is not None:
+                on_result(index, fetch)
+            return fetch
 
         return list(await asyncio.gather(*(one(i, name, address) for i, (name, address) in enumerate(items))))
 
 
 def fetch_batch(
-    items: Sequence[tuple[str, str]], personas: Sequence[FetchSettings], keywords: Sequence[str]
+    items: Sequence[tuple[str, str]],
+    personas: Sequence[FetchSettings],
+    keywords: Sequence[str],
+    on_result: OnResult | None = None,
 ) -> list[Fetch]:
-    return asyncio.run(fetch_all(items, personas, keywords))
+    return asyncio.run(fetch_all(items, personas, keywords, on_result))
+
+
+def answered(fetch: Fetch) -> bool:
+    """The server gave an HTTP answer (any status), so persona, proxy and network work."""
+    return fetch.status == OK
 
 
 def fetches_unusable(fetches: Sequence[Fetch]) -> bool:
     """True when not one fetch got an HTTP answer: the persona, proxy or network is broken."""
-    return bool(fetches) and all(fetch.status != OK for fetch in fetches)
+    return bool(fetches) and not any(answered(fetch) for fetch in fetches)
