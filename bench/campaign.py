@@ -3,9 +3,9 @@ and HTTP servers, with 1 and then 2 worker processes, plus raw baselines measure
 a bare asyncio/aiodns resolver loop and a bare aiohttp loop against the same servers with the same
 concurrency, and a bare psycopg COPY of the same domain rows into the same table.
 
-A round is: the raw baselines, the campaign on 1 worker, the campaign on 2 workers. The figures are the
-medians over the rounds (3 by default), so a noisy neighbour during one phase of one round does not
-decide a ratio; every round's figures are in the results file too.
+A round is: the raw baselines, the campaign on 1 worker, the raw baselines again, the campaign on 2
+workers. The figures are medians over the rounds (3 by default), so a noisy neighbour during one phase
+of one round does not decide a ratio; every round's figures are in the results file too.
 
     make bench-campaign                    # N = 100,000, 3 rounds
     BENCH_CAMPAIGN_N=20000 BENCH_CAMPAIGN_ROUNDS=1 make bench-campaign
@@ -49,6 +49,13 @@ from tests.workers import start_worker  # noqa: E402
 N = int(os.environ.get("BENCH_CAMPAIGN_N", sys.argv[1] if len(sys.argv) > 1 else 100_000))
 ROUNDS = int(os.environ.get("BENCH_CAMPAIGN_ROUNDS", "3"))
 QUEUE = "bench-campaign"
+RATES = ("generation_domains_per_s", "dns_lookups_per_s", "http_fetches_per_s", "analysis_domains_per_s")
+RAW_RATES = ("generation_raw_copy_per_s", "dns_raw_lookups_per_s", "http_raw_fetches_per_s")
+RATIOS = {
+    "generation_ratio": ("generation_domains_per_s", "generation_raw_copy_per_s"),
+    "dns_ratio": ("dns_lookups_per_s", "dns_raw_lookups_per_s"),
+    "http_ratio": ("http_fetches_per_s", "http_raw_fetches_per_s"),
+}
 DNS_CONCURRENCY = 200
 HTTP_CONCURRENCY = 100
 GEN = {
@@ -217,18 +224,36 @@ def run_campaign(workers: int, dns_port: int, http_port: int) -> dict[str, Any]:
     }
 
 
-def run_round(names: list[str], resolved: list[str], dns_port: int, http_port: int) -> dict[str, Any]:
+def raw_baselines(names: list[str], resolved: list[str], dns_port: int, http_port: int) -> dict[str, float]:
     raw = {
         "generation_raw_copy_per_s": raw_copy(names),
         "dns_raw_lookups_per_s": asyncio.run(_raw_dns(names, dns_port)),
         "http_raw_fetches_per_s": asyncio.run(_raw_http(resolved, http_port)),
     }
     print(raw, flush=True)
+    return raw
+
+
+def run_round(names: list[str], resolved: list[str], dns_port: int, http_port: int) -> dict[str, Any]:
+    """The 1-worker campaign bracketed by raw baselines (before and after), then the 2-worker campaign.
+    The round's baseline is the mean of the two brackets, so a slow spell during the campaign moves both
+    sides of the ratio instead of one."""
+    before = raw_baselines(names, resolved, dns_port, http_port)
     one = run_campaign(1, dns_port, http_port)
     print(one, flush=True)
+    after = raw_baselines(names, resolved, dns_port, http_port)
     two = run_campaign(2, dns_port, http_port)
     print(two, flush=True)
-    return {"raw": raw, "one_worker": one, "two_workers": two}
+    raw = {key: (before[key] + after[key]) / 2 for key in RAW_RATES}
+    ratios = {ratio: one[ours] / raw[base] for ratio, (ours, base) in RATIOS.items()}
+    return {
+        "raw_before": before,
+        "raw_after": after,
+        "raw": raw,
+        "ratios": ratios,
+        "one_worker": one,
+        "two_workers": two,
+    }
 
 
 def main() -> None:
@@ -257,27 +282,24 @@ def main() -> None:
         "rounds": ROUNDS,
         "generation_domains_per_s": round(ours["generation_domains_per_s"]),
         "generation_raw_copy_per_s": round(raw["generation_raw_copy_per_s"]),
-        "generation_ratio": round(ours["generation_domains_per_s"] / raw["generation_raw_copy_per_s"], 3),
+        "generation_ratio": round(median("ratios", "generation_ratio"), 3),
         "dns_lookups_per_s": round(ours["dns_lookups_per_s"]),
         "dns_raw_lookups_per_s": round(raw["dns_raw_lookups_per_s"]),
-        "dns_ratio": round(ours["dns_lookups_per_s"] / raw["dns_raw_lookups_per_s"], 3),
+        "dns_ratio": round(median("ratios", "dns_ratio"), 3),
         "http_fetches_per_s": round(ours["http_fetches_per_s"]),
         "http_raw_fetches_per_s": round(raw["http_raw_fetches_per_s"]),
-        "http_ratio": round(ours["http_fetches_per_s"] / raw["http_raw_fetches_per_s"], 3),
+        "http_ratio": round(median("ratios", "http_ratio"), 3),
         "analysis_domains_per_s": round(ours["analysis_domains_per_s"]),
         "speedup_2_workers": round(median("one_worker", "total_seconds") / median("two_workers", "total_seconds"), 3),
         "peak_worker_rss_mb": max(
             r[part]["peak_worker_rss_mb"] for r in rounds for part in ("one_worker", "two_workers")
         ),
         "runs": rounds,
-        "notes": "medians over the rounds; per-phase rates are from the 1-worker runs (one process, the same "
-        "concurrency as the raw loops); speedup_2_workers compares end-to-end campaign time",
+        "notes": "rates and raw baselines are medians over the rounds; each ratio is the median of the rounds' "
+        "ratios (1-worker rate / mean of the raw runs just before and after it); speedup_2_workers compares "
+        "median end-to-end campaign times",
     }
     write_results("campaign", figures)
-
-
-RATES = ("generation_domains_per_s", "dns_lookups_per_s", "http_fetches_per_s", "analysis_domains_per_s")
-RAW_RATES = ("generation_raw_copy_per_s", "dns_raw_lookups_per_s", "http_raw_fetches_per_s")
 
 
 def generation_resolves(name: str) -> bool:
