@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import zlib
 from dataclasses import dataclass
 
@@ -128,9 +129,16 @@ class _Protocol(asyncio.DatagramProtocol):
             self.transport.sendto(answer, addr)
 
 
+# Several workers' resolvers keep hundreds of queries in flight; the default receive buffer (208 KiB)
+# overflows during a burst and the kernel drops queries, which clients see as 2-second timeouts. The
+# kernel caps the request at net.core.rmem_max.
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+
+
 async def serve(*, host: str = "127.0.0.1", port: int, rules: ZoneRules) -> asyncio.DatagramTransport:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(rules), local_addr=(host, port))
+    transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
     return transport
 
 
