@@ -98,8 +98,8 @@ def cmd_run(_: argparse.Namespace) -> int:
     # inherited as ignored (a shell's background job).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    with services(DATA, durable=True) as service_env:
-        env = {**os.environ, **service_env, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
+    with services(DATA, durable=True) as service_env, loopback_servers() as loopback_env:
+        env = {**os.environ, **service_env, **loopback_env, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
         # The Procfile's commands (uvicorn, celery) live next to this interpreter, in the venv.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env.setdefault("PORT", str(8000 if _port_free(8000) else free_port()))
@@ -133,6 +133,23 @@ def cmd_run(_: argparse.Namespace) -> int:
             say("stopping…")
             stop_process_tree(honcho)
             return 0
+
+
+@contextmanager
+def loopback_servers() -> Iterator[dict[str, str]]:
+    """The loopback DNS and HTTP servers the demo campaign's personas point at (never the internet)."""
+    from campaigns.loopback.process import start_dns_server, start_http_server
+
+    dns = start_dns_server(args=["--nxdomain-every", "5"])
+    try:
+        http = start_http_server()
+        try:
+            say(f"loopback DNS on 127.0.0.1:{dns.port} (UDP), loopback HTTP on 127.0.0.1:{http.port}")
+            yield {"RELAY_DEMO_DNS": f"127.0.0.1:{dns.port}", "RELAY_DEMO_HTTP_PORT": str(http.port)}
+        finally:
+            http.stop()
+    finally:
+        dns.stop()
 
 
 def stop_process_tree(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -1,4 +1,8 @@
-"""Create the demo tenant and users (idempotent) and print how to sign in."""
+"""Create the demo tenant and users (idempotent) and print how to sign in.
+
+When `make run` has started the loopback DNS and HTTP servers (`RELAY_DEMO_DNS`, `RELAY_DEMO_HTTP_PORT`),
+the demo tenant also gets personas pointed at them and a fully configured demo campaign, ready to start.
+"""
 
 import os
 import secrets
@@ -9,8 +13,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from campaigns.models import Campaign, DnsPersona, HttpPersona
+from campaigns.services.campaigns import campaign_create, phase_config_set
 from tenants.models import Role, Tenant, User
 from tenants.services import user_create
+
+DEMO_CAMPAIGN = "Demo campaign (loopback)"
 
 
 class Command(BaseCommand):
@@ -28,12 +36,51 @@ class Command(BaseCommand):
                 else:
                     user.set_password(password)
                     user.save(update_fields=["password"])
+            demo_campaign = self._campaign_demo(tenant)
+        if demo_campaign is not None:
+            self.stdout.write(
+                f"Demo campaign '{demo_campaign.name}' ({demo_campaign.id}), all four phases configured against the "
+                f"loopback servers: POST /api/campaigns/{demo_campaign.id}/phases/domain_generation/start"
+            )
         self.stdout.write(
             f"Demo tenant '{tenant.name}' ({tenant.id}).\n"
             f"  platform admin (Django admin too): admin / {password}\n"
             f"  tenant admin of the demo tenant:   demo / {password}\n"
             f'  API token: POST /api/auth/login {{"username": "demo", "password": "{password}"}}'
         )
+
+    def _campaign_demo(self, tenant: Tenant) -> Campaign | None:
+        dns_address, http_port = os.environ.get("RELAY_DEMO_DNS"), os.environ.get("RELAY_DEMO_HTTP_PORT")
+        if not (dns_address and http_port):
+            return None
+        # The servers' ports can change between runs: the personas follow them.
+        dns, _ = DnsPersona.objects.update_or_create(
+            tenant=tenant, name="Loopback DNS (demo)", defaults={"nameservers": [dns_address], "query_types": ["A"]}
+        )
+        http, _ = HttpPersona.objects.update_or_create(
+            tenant=tenant, name="Loopback HTTP (demo)", defaults={"port": int(http_port)}
+        )
+        campaign = Campaign.objects.filter(tenant=tenant, name=DEMO_CAMPAIGN).first()
+        if campaign is not None:
+            return campaign
+        campaign = campaign_create(tenant=tenant, name=DEMO_CAMPAIGN, mode="full_sequence")
+        configs = {
+            "domain_generation": {
+                "pattern_type": "prefix",
+                "variable_length": 3,
+                "character_set": "abcdefghij",
+                "constant_string": "shop",
+                "tld": "test",
+                "num_domains": 1000,
+                "batch_size": 250,
+            },
+            "dns_validation": {"personaIds": [str(dns.pk)]},
+            "http_keyword_validation": {"personaIds": [str(http.pk)], "keywords": ["pricing", "login"]},
+            "analysis": {"keyword": "pricing"},
+        }
+        for phase, config in configs.items():
+            phase_config_set(campaign=campaign, phase=phase, data=config)
+        return campaign
 
     def _password(self) -> str:
         if os.environ.get("RELAY_DEMO_PASSWORD"):

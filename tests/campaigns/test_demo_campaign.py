@@ -1,0 +1,59 @@
+"""`make run`'s demo: seed_demo points demo personas at the loopback servers and stores a configured
+campaign, which a signed-in demo user can start and watch complete."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from campaigns.loopback.dns_server import ZoneRules, is_nxdomain
+from campaigns.models import Campaign, DnsPersona, GeneratedDomain, HttpPersona, HttpResult
+from core.management.commands.seed_demo import DEMO_CAMPAIGN
+
+from .factories import wait_status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def seed(monkeypatch, dns_port: int, http_port: int) -> None:
+    monkeypatch.setenv("RELAY_DEMO_PASSWORD", "demo-pass-123")
+    monkeypatch.setenv("RELAY_DEMO_DNS", f"127.0.0.1:{dns_port}")
+    monkeypatch.setenv("RELAY_DEMO_HTTP_PORT", str(http_port))
+    call_command("seed_demo", stdout=io.StringIO())
+
+
+def test_seeding_twice_keeps_one_campaign_and_moves_the_personas_to_the_new_ports(monkeypatch):
+    seed(monkeypatch, 5301, 8101)
+    seed(monkeypatch, 5302, 8102)
+
+    assert Campaign.objects.filter(name=DEMO_CAMPAIGN).count() == 1
+    assert DnsPersona.objects.get(name="Loopback DNS (demo)").nameservers == ["127.0.0.1:5302"]
+    assert HttpPersona.objects.get(name="Loopback HTTP (demo)").port == 8102
+
+
+def test_without_the_loopback_servers_no_campaign_is_seeded(monkeypatch):
+    monkeypatch.delenv("RELAY_DEMO_DNS", raising=False)
+    monkeypatch.setenv("RELAY_DEMO_PASSWORD", "demo-pass-123")
+    call_command("seed_demo", stdout=io.StringIO())
+    assert not Campaign.objects.exists()
+
+
+def test_the_demo_user_starts_the_demo_campaign_and_it_completes(monkeypatch, celery_worker, dns_server, http_server):
+    seed(monkeypatch, dns_server.port, http_server.port)
+    client = APIClient()
+    token = client.post("/api/auth/login", {"username": "demo", "password": "demo-pass-123"}).json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    campaign = Campaign.objects.get(name=DEMO_CAMPAIGN)
+    detail = client.get(f"/api/campaigns/{campaign.pk}").json()
+    assert detail["mode"] == "full_sequence"
+
+    response = client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
+
+    assert response.status_code == 202, response.content
+    wait_status(campaign, "completed")
+    names = list(GeneratedDomain.objects.filter(campaign=campaign).values_list("name", flat=True))
+    assert len(names) == 1000
+    resolving = [name for name in names if not is_nxdomain(name, ZoneRules(nxdomain_every=5))]
+    assert HttpResult.objects.filter(campaign=campaign).count() == len(resolving)
+    assert client.get(f"/api/campaigns/{campaign.pk}/report").status_code == 200
