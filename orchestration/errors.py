@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+WORKER_LOST = "worker_lost"  # the error code of a job whose worker stopped renewing its lease
+
 
 class ErrorKind(StrEnum):
     RETRYABLE = "retryable"  # retried automatically with backoff up to the stage's limit, then `failed`

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from . import metrics
 from .dispatch import Dispatch, publish_on_commit
-from .errors import JobError
+from .errors import WORKER_LOST, JobError
 from .models import Job, JobState
 from .registry import LostAction, stage_kind
 from .runner import Outcome, job_end
@@ -39,31 +39,23 @@ def recover_expired_jobs(*, limit: int = 500) -> int:
                 action,
             )
             metrics.incr("relay_jobs_lost_total", kind=job.kind)
+            held = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, lease_owner=job.lease_owner)
+            released = {
+                "lease_owner": "",
+                "lease_expires_at": None,
+                "error_code": WORKER_LOST,
+                "error_message": f"worker {job.worker} stopped renewing its lease",
+                "error_retryable": True,
+            }
             if action is LostAction.PAUSE:
-                Job.objects.filter(pk=job.pk, state=JobState.RUNNING, lease_owner=job.lease_owner).update(
-                    state=JobState.PENDING,
-                    lease_owner="",
-                    lease_expires_at=None,
-                    published_at=None,
-                    error_code="worker_lost",
-                    error_message=f"worker {job.worker} stopped renewing its lease",
-                    error_retryable=True,
-                )
-            elif job.attempts >= job.max_attempts:
-                error = JobError(f"worker {job.worker} was lost on the last attempt", code="worker_lost")
+                held.update(state=JobState.PENDING, published_at=None, **released)
+            elif action is LostAction.REQUEUE and job.attempts >= job.max_attempts:
+                error = JobError(f"worker {job.worker} was lost on the last attempt", code=WORKER_LOST)
                 job_end(job=job, outcome=Outcome(error=error), token=job.lease_owner)
             else:
                 # Not the job's fault: requeue at once, without backoff.
-                updated = Job.objects.filter(pk=job.pk, state=JobState.RUNNING, lease_owner=job.lease_owner).update(
-                    state=JobState.QUEUED,
-                    lease_owner="",
-                    lease_expires_at=None,
-                    available_at=timezone.now(),
-                    published_at=timezone.now(),
-                    error_code="worker_lost",
-                    error_message=f"worker {job.worker} stopped renewing its lease",
-                    error_retryable=True,
-                )
+                now = timezone.now()
+                updated = held.update(state=JobState.QUEUED, available_at=now, published_at=now, **released)
                 if updated:
                     publish_on_commit([Dispatch(job_id=job.pk, key=job.key, queue=job.queue)])
             recovered += 1

@@ -18,8 +18,9 @@ from .models import Job, Stage
 
 
 class LostAction(StrEnum):
-    REQUEUE = "requeue"
-    PAUSE = "pause"
+    REQUEUE = "requeue"  # queue it again at once; on its last attempt it ends `failed` (`worker_lost`)
+    RERUN = "rerun"  # queue it again at once, even on its last attempt (a lost worker was not its fault)
+    PAUSE = "pause"  # park it as `pending`; the domain dispatches it again when it decides to
 
 
 def _requeue(job: Job) -> LostAction:

@@ -13,9 +13,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
-
-from orchestration import stages
 from orchestration.errors import JobError
 from orchestration.models import Job, Stage
 from orchestration.registry import JobKind, LostAction, StageKind, register_job_kind, register_stage_kind
@@ -49,19 +46,9 @@ def finalise_scan_round(stage: Stage) -> None:
 
 
 def on_service_job_lost(job: Job) -> LostAction:
-    if job.attempts > LOST_WORKER_RERUNS:
-        # The engine ends a job that has used its attempts as failed (`worker_lost`, retryable).
-        return LostAction.REQUEUE
-    stage_id = job.stage_id
-    # PAUSE parks the job as `pending` without spending an attempt; once the sweeper's transaction
-    # commits, dispatch it again. (REQUEUE would end it: the stage allows one attempt.)
-    transaction.on_commit(lambda: _dispatch_lost(stage_id))
-    return LostAction.PAUSE
-
-
-def _dispatch_lost(stage_id: int) -> None:
-    requeued = stages.stage_resume(stage=Stage.objects.get(pk=stage_id))
-    logger.warning("scans.lost_service_requeued stage=%s jobs=%s", stage_id, requeued)
+    # The stage allows one attempt (user retries are the attempts). A lost worker gets one free re-run;
+    # after that, REQUEUE ends the job `failed` (`worker_lost`, retryable by the person).
+    return LostAction.RERUN if job.attempts <= LOST_WORKER_RERUNS else LostAction.REQUEUE
 
 
 def register() -> None:

@@ -19,24 +19,23 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from orchestration import events, metrics, stages
-from orchestration.errors import JobError
+from orchestration.errors import WORKER_LOST, JobError
 from orchestration.models import Job, JobState, Stage
-from orchestration.registry import JobKind, LostAction, StageKind, register_job_kind, register_stage_kind
+from orchestration.registry import JobKind, StageKind, register_job_kind, register_stage_kind
 
 from .models import FileStatus, RunFile, RunMode, RunStatus, Template, WorkflowRun
 from .processors import get_processor
 from .processors.registry import Processor
+from .selectors import file_status_counts
 
 logger = logging.getLogger(__name__)
 
 STAGE_KIND = "workflow_run"
 FILE_JOB = "workflow_run.file"
 BATCH_JOB = "workflow_run.batch"
-WORKER_LOST = "worker_lost"  # the engine's code for a job whose worker died on its last attempt
 STOP_CHECK_EVERY = 50  # a batch job asks whether it was taken away every this many files
 
 
@@ -220,7 +219,7 @@ def final_status(counts: dict[str, int]) -> str:
 def finalise_run(stage: Stage) -> None:
     """The engine calls this once per round, when the round's last job ends (in its transaction)."""
     run = WorkflowRun.objects.get(stage=stage)
-    counts = dict(RunFile.objects.filter(run=run).values_list("status").annotate(n=Count("id")).order_by())
+    counts = file_status_counts(run=run)
     status = final_status(counts)
     updated = WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         status=status,
@@ -248,6 +247,6 @@ def finalise_run(stage: Stage) -> None:
 
 
 def register() -> None:
-    register_stage_kind(StageKind(name=STAGE_KIND, finalise=finalise_run, on_job_lost=lambda job: LostAction.REQUEUE))
+    register_stage_kind(StageKind(name=STAGE_KIND, finalise=finalise_run))  # lost jobs: the engine's requeue
     register_job_kind(JobKind(name=FILE_JOB, run=run_file_job, on_end=record_file_outcome))
     register_job_kind(JobKind(name=BATCH_JOB, run=run_batch_job, on_end=record_batch_outcome))

@@ -38,8 +38,14 @@ def run_get(*, user: User, run_id: UUID | str) -> WorkflowRun:
     return get_scoped(WorkflowRun.objects.select_related("template", "stage"), user=user, pk=run_id)
 
 
+def file_status_counts(*, run: WorkflowRun) -> dict[str, int]:
+    """Files per status, only the statuses that occur."""
+    return dict(run.files.values_list("status").annotate(n=Count("id")).order_by())
+
+
 def run_file_counts(*, run: WorkflowRun) -> dict[str, int]:
-    counts = dict(run.files.values_list("status").annotate(n=Count("id")).order_by())
+    """Files per status, every status present (zero when none)."""
+    counts = file_status_counts(run=run)
     return {status: counts.get(status, 0) for status in FileStatus.values}
 
 
@@ -52,14 +58,16 @@ class ContinueState:
     credits_required: int
 
 
-def continue_state(*, run: WorkflowRun, user: User | None = None) -> ContinueState:
+def continue_state(
+    *, run: WorkflowRun, user: User | None = None, counts: dict[str, int] | None = None
+) -> ContinueState:
     """What the Continue button would do now, and why not when it cannot (the same rules as the service,
-    read without locks, so the answer can be stale by the time someone clicks)."""
-    counts = run_file_counts(run=run)
+    read without locks, so the answer can be stale by the time someone clicks). `counts`: the run's
+    `run_file_counts`, when the caller has them already."""
+    counts = counts if counts is not None else run_file_counts(run=run)
     files = counts[FileStatus.FAILED] + counts[FileStatus.PENDING]
     charged_files = counts[FileStatus.FAILED]
-    template = Template.all_objects.get(pk=run.template_id)
-    required = charged_files * template.credits_per_run
+    required = charged_files * run.template.credits_per_run  # the base manager: archived templates too
 
     def blocked(reason: str) -> ContinueState:
         return ContinueState(False, reason, files, charged_files, required)
@@ -76,8 +84,7 @@ def continue_state(*, run: WorkflowRun, user: User | None = None) -> ContinueSta
         status__in=[FileStatus.FAILED, FileStatus.PENDING], retry_attempt__gte=run.max_retry_count
     ).exists():
         return blocked("max_retry_exceeded")
-    account = CreditAccount.objects.filter(pk=run.tenant_id).first()
-    if required and (account is None or account.total < required):
+    if required and credit_account_get(tenant_id=run.tenant_id).total < required:
         return blocked("insufficient_credits")
     return ContinueState(True, None, files, charged_files, required)
 

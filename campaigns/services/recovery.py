@@ -23,6 +23,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Now
 
 from orchestration import metrics, stages
+from orchestration.errors import WORKER_LOST
 from orchestration.models import Job, JobState
 
 from ..models import CampaignPhase, PhaseConfig, PhaseStatus
@@ -222,7 +223,7 @@ def _cancel_stale_jobs(row: CampaignPhase) -> int:
         lease_owner="",
         lease_expires_at=None,
         published_at=None,
-        error_code="worker_lost",
+        error_code=WORKER_LOST,
         error_message="cancelled by restart recovery",
         error_retryable=True,
     )

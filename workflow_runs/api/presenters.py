@@ -25,7 +25,7 @@ def run_summary(run: WorkflowRun) -> dict[str, Any]:
     return {
         "id": run.pk,
         "tenant": run.tenant_id,
-        "template": {"id": template.pk, "name": template.name, "archived": template.archived_at is not None},
+        "template": {"id": template.pk, "name": template.name, "archived": template.is_archived},
         "mode": run.mode,
         "status": run.status,
         "maxRetryCount": run.max_retry_count,
@@ -58,11 +58,12 @@ def run_detail(run: WorkflowRun, *, user: User) -> dict[str, Any]:
         .order_by("index")
         .values_list("index", "name", "size", "status", "retry_attempt", "error_code", "error_message", "output")
     ]
-    state = continue_state(run=run, user=user)
+    counts = run_file_counts(run=run)
+    state = continue_state(run=run, user=user, counts=counts)
     return {
         **run_summary(run),
         "round": run.stage.round if run.stage else 0,
-        "fileCounts": run_file_counts(run=run),
+        "fileCounts": counts,
         "files": files,
         "canContinue": state.can_continue,
         "continueBlockedReason": state.reason,

@@ -42,7 +42,7 @@ class TemplateSerializer(serializers.ModelSerializer):
         return template.tenant_id is None
 
     def get_archived(self, template: Template) -> bool:
-        return template.archived_at is not None
+        return template.is_archived
 
 
 class TemplateWriteSerializer(serializers.Serializer):

@@ -6,13 +6,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
 from ..models import CreditLedgerEntry
 from ..selectors import credit_account_get
 from ..services.credits import credits_grant
-from .actor import request_user
 from .serializers import CreditBalanceSerializer, CreditGrantSerializer, LedgerEntrySerializer
 
 
@@ -47,7 +47,7 @@ class CreditBalanceApi(APIView):
         """The tenant's monthly and purchased balances and its latest ledger entries."""
         query = _BalanceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        tenant = acting_tenant(user=request_user(request), tenant_id=query.validated_data.get("tenant"))
+        tenant = acting_tenant(user=user_of(request), tenant_id=query.validated_data.get("tenant"))
         return Response(_balance(tenant.pk, query.validated_data["limit"]))
 
 
@@ -60,6 +60,6 @@ class CreditGrantApi(APIView):
         serializer = CreditGrantSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        tenant = acting_tenant(user=request_user(request), tenant_id=data.pop("tenant"))
-        credits_grant(tenant=tenant, actor=request_user(request), **data)
+        tenant = acting_tenant(user=user_of(request), tenant_id=data.pop("tenant"))
+        credits_grant(tenant=tenant, actor=user_of(request), **data)
         return Response(_balance(tenant.pk, 20), status=status.HTTP_201_CREATED)

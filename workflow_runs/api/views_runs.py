@@ -2,12 +2,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
+from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
@@ -15,7 +15,6 @@ from ..models import Template
 from ..selectors import run_get, runs_visible
 from ..services.retry import workflow_run_retry_failed
 from ..services.runs import workflow_run_start
-from .actor import request_user
 from .presenters import run_detail, run_summary
 from .serializers import RetryResultSerializer, RunDetailSerializer, RunStartSerializer, RunSummarySerializer
 
@@ -23,13 +22,12 @@ from .serializers import RetryResultSerializer, RunDetailSerializer, RunStartSer
 class RunListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    def get_permissions(self) -> list[BasePermission]:
-        return [IsTenantUser()]
+    permission_classes = [IsTenantUser]
 
     @extend_schema(responses={200: RunSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(runs_visible(user=request_user(request)), request, view=self)
+        page = paginator.paginate_queryset(runs_visible(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response([run_summary(run) for run in page or []])
 
     @extend_schema(
@@ -41,20 +39,20 @@ class RunListApi(APIView):
         serializer = RunStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        tenant = acting_tenant(user=request_user(request), tenant_id=data.get("tenant"))
+        tenant = acting_tenant(user=user_of(request), tenant_id=data.get("tenant"))
         template = Template.objects.filter(pk=data["template"]).first()
         if template is None or template.tenant_id not in (None, tenant.pk):
             raise ApplicationError("Unknown template.", fields={"template": ["No such template."]})
         run = workflow_run_start(
             tenant=tenant,
-            actor=request_user(request),
+            actor=user_of(request),
             template=template,
             uploads=data["files"],
             mode=data["mode"],
             max_retry_count=data["max_retry_count"],
         )
-        run = run_get(user=request_user(request), run_id=run.pk)
-        return Response(run_detail(run, user=request_user(request)), status=status.HTTP_201_CREATED)
+        run = run_get(user=user_of(request), run_id=run.pk)
+        return Response(run_detail(run, user=user_of(request)), status=status.HTTP_201_CREATED)
 
 
 class RunDetailApi(APIView):
@@ -63,7 +61,7 @@ class RunDetailApi(APIView):
     @extend_schema(responses={200: RunDetailSerializer})
     def get(self, request: Request, run_id: str) -> Response:
         """Per-file status, round counters, credits consumed and whether Continue is possible."""
-        return Response(run_detail(run_get(user=request_user(request), run_id=run_id), user=request_user(request)))
+        return Response(run_detail(run_get(user=user_of(request), run_id=run_id), user=user_of(request)))
 
 
 class RunRetryFailedApi(APIView):
@@ -80,9 +78,9 @@ class RunRetryFailedApi(APIView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         """Continue: retry the failed files (charged) and pending files (free); error files stay as they are."""
-        result = workflow_run_retry_failed(run_id=run_id, actor=request_user(request))
-        run = run_get(user=request_user(request), run_id=result.run.pk)
-        body = run_detail(run, user=request_user(request))
+        result = workflow_run_retry_failed(run_id=run_id, actor=user_of(request))
+        run = run_get(user=user_of(request), run_id=result.run.pk)
+        body = run_detail(run, user=user_of(request))
         body.update(
             creditsCharged={
                 "monthly": result.charged.monthly,

@@ -6,12 +6,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
 from ..selectors import template_get, templates_visible
 from ..services import templates as services
-from .actor import request_user
 from .serializers import TemplateSerializer, TemplateUpdateSerializer, TemplateWriteSerializer
 
 
@@ -24,7 +24,7 @@ class TemplateListApi(APIView):
     @extend_schema(responses={200: TemplateSerializer(many=True)})
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(templates_visible(user=request_user(request)), request, view=self)
+        page = paginator.paginate_queryset(templates_visible(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response(TemplateSerializer(page, many=True).data)
 
     @extend_schema(request=TemplateWriteSerializer, responses={201: TemplateSerializer})
@@ -34,11 +34,11 @@ class TemplateListApi(APIView):
         data = dict(serializer.validated_data)
         tenant_id = data.pop("tenant", None)
         tenant = (
-            acting_tenant(user=request_user(request), tenant_id=tenant_id)
-            if (tenant_id or not request_user(request).is_platform_admin)
+            acting_tenant(user=user_of(request), tenant_id=tenant_id)
+            if (tenant_id or not user_of(request).is_platform_admin)
             else None
         )
-        template = services.template_create(tenant=tenant, actor=request_user(request), **data)
+        template = services.template_create(tenant=tenant, actor=user_of(request), **data)
         return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
 
@@ -48,19 +48,19 @@ class TemplateDetailApi(APIView):
 
     @extend_schema(responses={200: TemplateSerializer})
     def get(self, request: Request, template_id: str) -> Response:
-        return Response(TemplateSerializer(template_get(user=request_user(request), template_id=template_id)).data)
+        return Response(TemplateSerializer(template_get(user=user_of(request), template_id=template_id)).data)
 
     @extend_schema(request=TemplateUpdateSerializer, responses={200: TemplateSerializer})
     def patch(self, request: Request, template_id: str) -> Response:
-        template = template_get(user=request_user(request), template_id=template_id)
+        template = template_get(user=user_of(request), template_id=template_id)
         serializer = TemplateUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        template = services.template_update(template=template, actor=request_user(request), **serializer.validated_data)
+        template = services.template_update(template=template, actor=user_of(request), **serializer.validated_data)
         return Response(TemplateSerializer(template).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, template_id: str) -> Response:
         """Archive (soft delete): hidden from listings and new runs; old runs keep it."""
-        template = template_get(user=request_user(request), template_id=template_id)
-        services.template_archive(template=template, actor=request_user(request))
+        template = template_get(user=user_of(request), template_id=template_id)
+        services.template_archive(template=template, actor=user_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -99,7 +99,3 @@ class RunFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.index} {self.name} [{self.status}]"
-
-    @property
-    def job_key(self) -> str:
-        return f"run:{self.run_id}:file:{self.index}"

@@ -49,12 +49,6 @@ def _load_builtins() -> None:
     from . import csv_validate, json_validate, text_stats, webhook  # noqa: F401  (they register on import)
 
 
-def no_config(config: dict[str, Any]) -> dict[str, Any]:
-    if config:
-        raise ConfigError({key: ["This processor takes no such option."] for key in config})
-    return {}
-
-
 def decode_text(content: bytes) -> str:
     """UTF-8 text or a fatal `invalid_file` error (a binary upload is the user's file, not our fault)."""
     from orchestration.errors import JobError

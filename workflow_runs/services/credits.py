@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from core.exceptions import ApplicationError, PaymentRequired
+from orchestration import metrics
 from tenants.models import Tenant, User
 
 from ..models import CreditAccount, CreditLedgerEntry, CreditReason, CreditSource, WorkflowRun
@@ -113,6 +114,7 @@ def credits_charge(
         monthly,
         purchased,
     )
+    metrics.incr("relay_workflow_credits_charged_total", amount)
     return Movement(monthly=monthly, purchased=purchased)
 
 

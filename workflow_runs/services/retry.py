@@ -105,8 +105,6 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
             },
         )
         metrics.incr("relay_workflow_retries_total", mode=run.mode)
-        if charged.total:
-            metrics.incr("relay_workflow_credits_charged_total", charged.total)
         logger.info(
             "workflow.retry_started tenant=%s run=%s actor=%s files=%s charged_files=%s credits=%s round=%s",
             run.tenant_id,

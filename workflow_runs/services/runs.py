@@ -160,8 +160,6 @@ def _start(
         },
     )
     metrics.incr("relay_workflow_runs_started_total", mode=mode)
-    if charged.total:
-        metrics.incr("relay_workflow_credits_charged_total", charged.total)
     logger.info(
         "workflow.run_started tenant=%s run=%s template=%s mode=%s files=%s credits=%s",
         tenant.pk,
