@@ -12,7 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .exceptions import ApplicationError
 
 
-def _error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
@@ -22,12 +22,12 @@ def _error_body(code: str, message: str, fields: dict[str, Any] | None = None) -
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error answers `{"error": {"code", "message", "fields"?}}` with the right status."""
     if isinstance(exc, ApplicationError):
-        body = _error_body(exc.code, exc.message, exc.fields)
+        body = error_body(exc.code, exc.message, exc.fields)
         body.update(exc.extra)
         return Response(body, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        return Response(_error_body("invalid", "Invalid input.", fields), status=status.HTTP_400_BAD_REQUEST)
+        return Response(error_body("invalid", "Invalid input.", fields), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -38,9 +38,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return response
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = _error_body("invalid", "Invalid input.", detail)
+        response.data = error_body("invalid", "Invalid input.", detail)
     else:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
-        response.data = _error_body(code, str(exc.detail))
+        response.data = error_body(code, str(exc.detail))
     return response

@@ -40,8 +40,3 @@ class Conflict(ApplicationError):
 class PaymentRequired(ApplicationError):
     status = 402
     code = "insufficient_credits"
-
-
-class NotFound(ApplicationError):
-    status = 404
-    code = "not_found"

@@ -15,9 +15,11 @@ from orchestration.events import sse_response
 from tenants.auth import authenticated_user
 from tenants.selectors import scoped
 
+from .api import error_body
+
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    return JsonResponse(error_body(code, message), status=status)
 
 
 async def object_event_stream(request: HttpRequest, *, queryset: QuerySet[Any], pk: Any) -> HttpResponseBase:

@@ -1,4 +1,4 @@
-"""`python -m devstack run | test [pytest args] | bench NAME | services`"""
+"""`python -m devstack run | test [pytest args] | bench NAME`"""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ TEST_ENV = {
     "RELAY_BACKOFF_BASE_SECONDS": "0.2",
     "RELAY_BACKOFF_MAX_SECONDS": "2",
     "RELAY_LOG_LEVEL": "WARNING",
-    "RELAY_MEDIA_ROOT": "",  # set per run below
 }
 
 
@@ -210,7 +209,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         say(f"no benchmark {script.relative_to(ROOT)}")
         return 2
     with private_services() as env:
-        env["DATABASE_URL"] = env["DATABASE_URL"]
         manage("migrate", "--noinput", "-v", "0", env=env)
         # As a module from the project root: the root comes first on sys.path, so `bench/scans.py` cannot
         # shadow the `scans` app; bench/ goes last so the scripts can `import common`.

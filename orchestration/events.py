@@ -28,6 +28,9 @@ CHANNEL_PREFIX = "relay:events:"
 KEEPALIVE_SECONDS = 15.0
 
 
+REPLAY_BATCH = 500  # events per read while replaying a stream
+
+
 def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None) -> Event:
     """Record an event (inside the caller's transaction) and announce it after commit."""
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -52,7 +55,7 @@ def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None) -> Ev
     return event
 
 
-def events_after(*, stream: str, after: int, limit: int = 500) -> list[Event]:
+def events_after(*, stream: str, after: int, limit: int = REPLAY_BATCH) -> list[Event]:
     return list(Event.objects.filter(stream=stream, seq__gt=after).order_by("seq")[:limit])
 
 
@@ -86,7 +89,7 @@ async def follow(*, stream: str, after: int, keepalive: float = KEEPALIVE_SECOND
             for event in batch:
                 after = event.seq
                 yield format_sse(event)
-            if len(batch) == 500:
+            if len(batch) == REPLAY_BATCH:
                 continue
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=keepalive)
             if message is None:

@@ -18,6 +18,11 @@ logger = logging.getLogger(__name__)
 WORKER_KEY_PREFIX = "relay:worker:"
 
 
+def worker_name() -> str:
+    """This process as jobs record it (`Job.worker`) and as its heartbeat key names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class LeaseKeeper:
     def __init__(self) -> None:
         self._tokens: set[str] = set()
@@ -47,7 +52,7 @@ class LeaseKeeper:
     def _loop(self) -> None:
         lease = engine_setting("LEASE_SECONDS")
         interval = max(lease / 3, 0.2)
-        worker_key = f"{WORKER_KEY_PREFIX}{socket.gethostname()}:{os.getpid()}"
+        worker_key = f"{WORKER_KEY_PREFIX}{worker_name()}"
         while True:
             try:
                 close_old_connections()

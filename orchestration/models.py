@@ -12,10 +12,6 @@ class JobState(models.TextChoices):
     ERROR = "error"  # fatal error, never retried automatically
 
 
-LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
-TERMINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.ERROR)
-
-
 class StageStatus(models.TextChoices):
     IDLE = "idle"  # created, no round opened yet
     RUNNING = "running"
@@ -54,10 +50,6 @@ class Stage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.ref} (round {self.round})"
-
-    @property
-    def ended(self) -> int:
-        return self.succeeded + self.failed + self.errored
 
 
 class Job(models.Model):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import random
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from django.db import OperationalError, connection, transaction
 from . import leases, metrics
 from .conf import engine_setting
 from .dispatch import Dispatch, publish_on_commit
-from .errors import ErrorKind, JobError
+from .errors import JobError
 from .fanin import end_job_and_count, finalise_if_complete
 from .models import Job, JobState
 from .registry import job_kind
@@ -35,20 +33,8 @@ class Outcome:
     result: Any = None
     error: JobError | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 @functools.cache
-def _worker_name_for(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}"
-
-
-def _worker_name() -> str:
-    return _worker_name_for(os.getpid())
-
-
 def job_claim(job_id: int) -> Job | None:
     """`queued → running` if and only if the job is still queued; anything else walks away."""
     token = uuid.uuid4().hex
@@ -61,7 +47,7 @@ def job_claim(job_id: int) -> Job | None:
             WHERE id = %s AND state = 'queued' AND available_at <= now() + interval '1 second'
             RETURNING {", ".join(_JOB_COLUMNS)}
             """,
-            [token, _worker_name(), engine_setting("LEASE_SECONDS"), job_id],
+            [token, leases.worker_name(), engine_setting("LEASE_SECONDS"), job_id],
         )
         row = cursor.fetchone()
     if row is None:
@@ -128,7 +114,7 @@ def job_end(*, job: Job, outcome: Outcome, token: str) -> str:
 
 def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
     error = outcome.error
-    if error is not None and error.kind is ErrorKind.RETRYABLE and job.attempts < job.max_attempts:
+    if error is not None and error.retryable and job.attempts < job.max_attempts:
         delay = backoff_seconds(job.attempts)
         countdown = delay if delay <= engine_setting("MAX_COUNTDOWN_SECONDS") else None
         with connection.cursor() as cursor:
@@ -152,7 +138,7 @@ def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
 
     if error is None:
         state = JobState.SUCCEEDED
-    elif error.kind is ErrorKind.RETRYABLE:
+    elif error.retryable:
         state = JobState.FAILED
     else:
         state = JobState.ERROR

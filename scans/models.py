@@ -4,6 +4,7 @@ that move them live in `services.py`."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -38,6 +39,11 @@ class InvalidTransition(Exception):
         self.target = target
 
 
+def scan_stream(scan_id: Any) -> str:
+    """The scan's event stream (SSE at /api/scans/<id>/events)."""
+    return f"scan:{scan_id}"
+
+
 class Scan(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scans")
@@ -67,7 +73,7 @@ class Scan(models.Model):
 
     @property
     def stream(self) -> str:
-        return f"scan:{self.pk}"
+        return scan_stream(self.pk)
 
     def check_transition(self, target: str) -> None:
         if target not in SCAN_TRANSITIONS[self.status]:

@@ -21,7 +21,7 @@ from orchestration import events, metrics, stages
 from orchestration.models import Job, JobState, Stage
 from tenants.models import Tenant, User
 
-from .models import ExecutionStatus, InvalidTransition, Scan, ScanStatus, ServiceExecution
+from .models import FINAL_STATUSES, ExecutionStatus, InvalidTransition, Scan, ScanStatus, ServiceExecution, scan_stream
 from .selectors import retry_rejection
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def scan_retry(*, scan: Scan, actor: User, services: Sequence[str] | None) -> Re
     """
     with transaction.atomic():
         scan = Scan.objects.select_for_update().get(pk=scan.pk)
-        if scan.status not in (ScanStatus.COMPLETED, ScanStatus.PARTIAL, ScanStatus.FAILED):
+        if scan.status not in FINAL_STATUSES:
             raise Conflict(f"The scan is {scan.status}; retry when it has finished.", code="SCAN_RUNNING")
         locked = {
             row.service: row for row in ServiceExecution.objects.select_for_update().filter(scan=scan).order_by("pk")
@@ -185,7 +185,7 @@ def execution_mark_running(*, scan_id: str, service: str, job: Job) -> None:
         started = ServiceExecution.objects.filter(
             scan_id=scan_id, service=service, status=ExecutionStatus.PENDING
         ).update(status=ExecutionStatus.RUNNING, started_at=now)
-        stream = f"scan:{scan_id}"
+        stream = scan_stream(scan_id)
         if started:
             events.emit(
                 stream=stream,
@@ -222,7 +222,7 @@ def execution_record_end(*, job: Job) -> None:
         else {"code": execution.error_code, "message": execution.error_message, "retryable": execution.error_retryable}
     )
     events.emit(
-        stream=f"scan:{scan_id}",
+        stream=scan_stream(scan_id),
         type="service_completed" if ok else "service_failed",
         payload={
             "service": service,

@@ -85,15 +85,6 @@ class _TreeBuilder(HTMLParser):
         if tag not in VOID_ELEMENTS:
             self.stack.append(element)
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = Element(
-            tag=tag,
-            attrs={key.lower(): value or "" for key, value in attrs},
-            parent=self.stack[-1],
-            line=self.getpos()[0],
-        )
-        self.stack[-1].children.append(element)
-
     def handle_endtag(self, tag: str) -> None:
         for depth in range(len(self.stack) - 1, 0, -1):
             if self.stack[depth].tag == tag:
