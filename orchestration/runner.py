@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 
 from . import leases, metrics
 from .conf import engine_setting
+from .db import retry_on_conflict
 from .dispatch import Dispatch, publish_on_commit
 from .errors import JobError
 from .fanin import end_job_and_count, finalise_if_complete
@@ -34,7 +33,6 @@ class Outcome:
     error: JobError | None = None
 
 
-@functools.cache
 def job_claim(job_id: int) -> Job | None:
     """`queued → running` if and only if the job is still queued; anything else walks away."""
     token = uuid.uuid4().hex
@@ -98,18 +96,12 @@ def backoff_seconds(attempt: int) -> float:
     return delay * random.uniform(0.8, 1.2)  # jitter spreads a burst of retries
 
 
+@retry_on_conflict(attempts=3)
 def job_end(*, job: Job, outcome: Outcome, token: str) -> str:
     """End (or re-queue for an automatic retry) a running job held by `token`. Returns the new state,
     or "stale" when the job was no longer ours (the sweeper took it back, a duplicate ended it)."""
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                return _job_end(job=job, outcome=outcome, token=token)
-        except OperationalError as exc:  # a deadlock victim or a serialisation failure: try again
-            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) not in {"40P01", "40001"}:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+    with transaction.atomic():
+        return _job_end(job=job, outcome=outcome, token=token)
 
 
 def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
