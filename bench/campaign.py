@@ -36,6 +36,7 @@ import psutil  # noqa: E402
 from django.db import DatabaseError, connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
+from campaigns.loopback.dns_server import ZoneRules, is_nxdomain  # noqa: E402
 from campaigns.loopback.process import start_dns_server, start_http_server  # noqa: E402
 from campaigns.models import Campaign, CampaignPhase, DnsPersona, DnsResult, HttpPersona, HttpResult  # noqa: E402
 from campaigns.phase_configs import spec_from_config  # noqa: E402
@@ -276,7 +277,8 @@ def main() -> None:
     http_server = start_http_server()
     spec = spec_from_config(GEN)
     names = [name for _, name in generation.names(spec, 0, N)]
-    resolved = [name for name in names if generation_resolves(name)]
+    zone = ZoneRules(nxdomain_every=5)  # as the DNS server was started above
+    resolved = [name for name in names if not is_nxdomain(name, zone)]
     rounds = []
     try:
         for index in range(ROUNDS):
@@ -306,12 +308,6 @@ def main() -> None:
         "median end-to-end campaign times",
     }
     write_results("campaign", figures)
-
-
-def generation_resolves(name: str) -> bool:
-    from campaigns.loopback.dns_server import ZoneRules, is_nxdomain
-
-    return not is_nxdomain(name, ZoneRules(nxdomain_every=5))
 
 
 if __name__ == "__main__":

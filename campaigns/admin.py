@@ -20,8 +20,7 @@ class CampaignPhaseInline(admin.TabularInline[CampaignPhase, Campaign]):
     model = CampaignPhase
     extra = 0
     can_delete = False
-    fields = ["phase", "status", "paused_reason", "attempts", "started_at", "completed_at", "failed_at", "error"]
-    readonly_fields = [
+    fields = readonly_fields = (
         "phase",
         "status",
         "paused_reason",
@@ -30,7 +29,7 @@ class CampaignPhaseInline(admin.TabularInline[CampaignPhase, Campaign]):
         "completed_at",
         "failed_at",
         "error",
-    ]
+    )
 
 
 class PhaseConfigInline(admin.TabularInline[PhaseConfig, Campaign]):

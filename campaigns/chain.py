@@ -20,7 +20,7 @@ from orchestration.models import Job, JobState, Stage
 from orchestration.registry import LostAction
 
 from . import reports
-from .models import Campaign, CampaignMode, CampaignPhase, CampaignStatus, PhaseConfig, PhaseStatus
+from .models import Campaign, CampaignMode, CampaignPhase, CampaignStatus, PhaseStatus
 from .models.campaign import PausedReason
 from .phases import next_phase
 from .selectors import campaign_settings, missing_configs
@@ -117,7 +117,7 @@ def phase_advance(*, campaign_id: uuid.UUID, completed_phase: str) -> bool:
     done = CampaignPhase.objects.filter(campaign=campaign, phase=completed_phase, status=PhaseStatus.COMPLETED)
     if row.status != PhaseStatus.NOT_STARTED or not done.exists():
         return False
-    missing, _ = missing_configs(campaign=campaign, phases=[following])
+    missing, _, clean = missing_configs(campaign=campaign, phases=[following])
     if missing:
         logger.warning(
             "campaign.chain_stopped campaign=%s tenant=%s from_phase=%s to_phase=%s reason=missing_config",
@@ -127,8 +127,7 @@ def phase_advance(*, campaign_id: uuid.UUID, completed_phase: str) -> bool:
             following,
         )
         return False
-    config = PhaseConfig.objects.get(campaign=campaign, phase=following).config
-    phase_open_round(campaign=campaign, row=row, config=config, auto=True)
+    phase_open_round(campaign=campaign, row=row, config=clean[following], auto=True)
     logger.info(
         "campaign.phase_auto_started campaign=%s tenant=%s from_phase=%s to_phase=%s",
         campaign.pk,
@@ -145,18 +144,20 @@ def on_batch_lost(job: Job) -> LostAction:
     re-reads the config from the database and resumes the phase when auto-resume is on, or leaves it
     paused for a person."""
     row = _phase_of(job.stage)
-    if row is not None and row.status == PhaseStatus.IN_PROGRESS:
-        phase_mark_paused(campaign=row.campaign, row=row, reason=PausedReason.WORKER_LOST)
-        logger.warning(
-            "campaign.phase_paused_worker_lost campaign=%s phase=%s key=%s worker=%s",
-            row.campaign_id,
-            row.phase,
-            job.key,
-            job.worker,
-        )
+    if row is None or row.status != PhaseStatus.IN_PROGRESS:
+        return LostAction.PAUSE  # another of the phase's lost batches paused it in this sweep already
+    phase_mark_paused(campaign=row.campaign, row=row, reason=PausedReason.WORKER_LOST)
+    logger.warning(
+        "campaign.phase_paused_worker_lost campaign=%s phase=%s key=%s worker=%s",
+        row.campaign_id,
+        row.phase,
+        job.key,
+        job.worker,
+    )
     if campaign_settings().auto_resume_on_restart:
         # After the pause is committed, in this same process (the sweeper's): recovery re-reads the
-        # config and resumes. Beat and every worker start run it as well, should this process die.
+        # config and resumes (once per paused phase, not once per lost batch). Beat and every worker
+        # start run it as well, should this process die.
         transaction.on_commit(_rehydrate_after_loss)
     return LostAction.PAUSE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from rest_framework.exceptions import ValidationError
 
 from tenants.models import User
 from tenants.selectors import scoped
@@ -26,23 +27,26 @@ def configured_phases(*, campaign: Campaign) -> set[str]:
     return set(PhaseConfig.objects.filter(campaign=campaign).values_list("phase", flat=True))
 
 
-def missing_configs(*, campaign: Campaign, phases: list[str]) -> tuple[list[str], dict[str, Any]]:
-    """Phases (of `phases`) with no config, or with one that no longer validates (a deleted persona)."""
+def missing_configs(
+    *, campaign: Campaign, phases: list[str]
+) -> tuple[list[str], dict[str, Any], dict[str, dict[str, Any]]]:
+    """Phases (of `phases`) with no config, or with one that no longer validates (a deleted persona),
+    the validation errors of the latter, and the validated configs of all the others (read from the
+    database now, so a start uses exactly what was checked)."""
     stored = {row.phase: row.config for row in PhaseConfig.objects.filter(campaign=campaign, phase__in=phases)}
     missing: list[str] = []
     errors: dict[str, Any] = {}
-    from rest_framework.exceptions import ValidationError
-
+    clean: dict[str, dict[str, Any]] = {}
     for phase in phases:
         if phase not in stored:
             missing.append(phase)
             continue
         try:
-            config_validate(phase=phase, data=stored[phase], tenant=campaign.tenant)
+            clean[phase] = config_validate(phase=phase, data=stored[phase], tenant=campaign.tenant)
         except ValidationError as exc:
             missing.append(phase)
             errors[phase] = exc.detail
-    return missing, errors
+    return missing, errors, clean
 
 
 def last_failed_phase(rows: dict[str, CampaignPhase]) -> str | None:
@@ -57,7 +61,7 @@ def retry_eligible_phases(rows: dict[str, CampaignPhase]) -> list[str]:
     return list(PHASES[phase_index(failed) :]) if failed else []
 
 
-def next_user_action(campaign: Campaign, rows: dict[str, CampaignPhase]) -> dict[str, Any]:
+def next_user_action(rows: dict[str, CampaignPhase]) -> dict[str, Any]:
     none = {"action": "none", "phase": None}
     if any(row.status in (PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED) for row in rows.values()):
         return none
@@ -124,7 +128,7 @@ def campaign_pipeline(*, campaign: Campaign) -> dict[str, Any]:
         "pausedReason": reason,
         "lastFailedPhase": last_failed_phase(rows),
         "retryEligiblePhases": retry_eligible_phases(rows),
-        "nextUserAction": next_user_action(campaign, rows),
+        "nextUserAction": next_user_action(rows),
     }
 
 

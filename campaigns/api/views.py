@@ -46,7 +46,7 @@ def checked_phase(phase: str) -> str:
 
 
 def campaign_out(campaign: Campaign) -> dict[str, Any]:
-    campaign.refresh_from_db()
+    """The campaign as the API shows it; `campaign` must be fresh (the phase views re-read theirs)."""
     return CampaignSerializer(
         {**CampaignSummarySerializer(campaign).data, **selectors.campaign_pipeline(campaign=campaign)}
     ).data
@@ -149,6 +149,7 @@ class PhaseStartApi(APIView):
     def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         phase_services.phase_start(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
+        campaign.refresh_from_db()
         return Response(campaign_out(campaign), status=status.HTTP_202_ACCEPTED)
 
 
@@ -159,6 +160,7 @@ class PhasePauseApi(APIView):
     def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         phase_services.phase_pause(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
+        campaign.refresh_from_db()
         return Response(campaign_out(campaign))
 
 
@@ -169,6 +171,7 @@ class PhaseResumeApi(APIView):
     def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         phase_services.phase_resume(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
+        campaign.refresh_from_db()
         return Response(campaign_out(campaign))
 
 

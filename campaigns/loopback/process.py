@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,38 +46,34 @@ def _start(module: str, port: int, args: list[str]) -> subprocess.Popen[bytes]:
 def start_dns_server(*, args: list[str] | None = None) -> Server:
     port = free_port(socket.SOCK_DGRAM)
     process = _start("campaigns.loopback.dns_server", port, args or [])
-    _wait_dns(port, process)
+    _wait_until_answering(process, lambda: _probe_dns(port), "DNS")
     return Server(port=port, process=process)
 
 
 def start_http_server(*, args: list[str] | None = None) -> Server:
     port = free_port()
     process = _start("campaigns.loopback.http_server", port, args or [])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the loopback HTTP server exited")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return Server(port=port, process=process)
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise TimeoutError("the loopback HTTP server did not start")
+    _wait_until_answering(process, lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5).close(), "HTTP")
+    return Server(port=port, process=process)
 
 
-def _wait_dns(port: int, process: subprocess.Popen[bytes]) -> None:
+def _probe_dns(port: int) -> None:
     import dns.message
     import dns.query
 
+    dns.query.udp(dns.message.make_query("probe.example", "A"), "127.0.0.1", port=port, timeout=0.3)
+
+
+def _wait_until_answering(process: subprocess.Popen[bytes], probe: Callable[[], None], what: str) -> None:
+    """Until `probe()` stops raising (the server answers); fail fast if the server exits."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("the loopback DNS server exited")
+            raise RuntimeError(f"the loopback {what} server exited")
         try:
-            dns.query.udp(dns.message.make_query("probe.example", "A"), "127.0.0.1", port=port, timeout=0.3)
+            probe()
             return
-        except Exception:
+        except Exception:  # not listening yet: connection refused, timeout
             time.sleep(0.1)
     process.kill()
-    raise TimeoutError("the loopback DNS server did not start")
+    raise TimeoutError(f"the loopback {what} server did not start")

@@ -140,8 +140,3 @@ def names(spec: GenerationSpec, start: int, stop: int) -> Iterator[tuple[int, st
             digits[position] = 0
             chars[position] = alphabets[position][0]
             position -= 1
-
-
-def batches(*, offset_start: int, num_domains: int, batch_size: int) -> list[tuple[int, int]]:
-    """`(first_seq, stop_seq)` ranges over positions `0 … num_domains`; seq `s` is index `offset_start + s`."""
-    return [(first, min(first + batch_size, num_domains)) for first in range(0, num_domains, batch_size)]

@@ -59,7 +59,7 @@ def campaign_delete(*, campaign: Campaign) -> None:
         # Result tables are emptied with plain DELETEs: the ORM's cascade would load every row first.
         for model in (DomainScore, HttpResult, DnsResult, GeneratedDomain):
             model.objects.filter(campaign=locked)._raw_delete(model.objects.db)
-        Stage.objects.filter(ref__startswith=f"campaign:{locked.pk}:").delete()
+        Stage.objects.filter(pk__in=CampaignPhase.objects.filter(campaign=locked).values("stage_id")).delete()
         locked.delete()
 
 

@@ -11,16 +11,16 @@ from django.utils import timezone
 
 from core.exceptions import Conflict
 from orchestration import events, metrics, stages
+from orchestration.db import retry_on_conflict
 from orchestration.models import Job, JobState, Stage
 from tenants.models import User
 
 from .. import jobs
 from ..models import Campaign, CampaignMode, CampaignPhase, CampaignStatus, PhaseConfig, PhaseStatus
 from ..models.campaign import PausedReason
-from ..phase_configs import batch_size, config_validate
+from ..phase_configs import batch_size
 from ..phases import PHASES, Phase, phase_index
 from ..selectors import last_failed_phase, missing_configs
-from .locking import retry_on_deadlock
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _locked_rows(campaign: Campaign) -> tuple[Campaign, dict[str, CampaignPhase]
     return locked, {row.phase: row for row in rows}
 
 
-@retry_on_deadlock
+@retry_on_conflict(attempts=4)
 def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> CampaignPhase:
     """Start a phase, or retry it after a failure. Refuses (409) while any phase runs or is paused,
     when an earlier failure must be retried first, when the previous phase has not completed, and
@@ -71,7 +71,7 @@ def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> Campai
                 extra={"requiredPhase": PHASES[index - 1]},
             )
         needed = list(PHASES[index:]) if campaign.mode == CampaignMode.FULL_SEQUENCE else [phase]
-        missing, errors = missing_configs(campaign=campaign, phases=needed)
+        missing, errors, clean = missing_configs(campaign=campaign, phases=needed)
         if missing:
             logger.info(
                 "campaign.start_rejected campaign=%s tenant=%s phase=%s missing=%s",
@@ -86,8 +86,7 @@ def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> Campai
                 fields=errors,
                 extra={"missingPhases": missing},
             )
-        config = PhaseConfig.objects.get(campaign=campaign, phase=phase).config
-        phase_open_round(campaign=campaign, row=row, config=config, auto=False)
+        phase_open_round(campaign=campaign, row=row, config=clean[phase], auto=False)
         logger.info(
             "campaign.phase_start campaign=%s tenant=%s phase=%s actor=%s retry=%s",
             campaign.pk,
@@ -101,9 +100,9 @@ def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> Campai
 
 def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str, Any], auto: bool) -> None:
     """Mark the phase in progress and open its stage's round over the batches still to do. Inside the
-    caller's transaction (a request, or the finaliser of the previous phase). Events before the round
-    opens: a round with no batches finalises at once, and its events must follow this one."""
-    clean = config_validate(phase=row.phase, data=config, tenant=campaign.tenant)
+    caller's transaction (a request, or the finaliser of the previous phase). `config`: the phase's
+    config as `missing_configs` validated it in this transaction. Events before the round opens: a
+    round with no batches finalises at once, and its events must follow this one."""
     if row.stage_id is None:
         row.stage = stages.stage_create(
             kind=STAGE_KIND,
@@ -112,7 +111,7 @@ def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str
             max_attempts=MAX_ATTEMPTS,
         )
     assert row.stage is not None
-    specs = _batch_specs(campaign=campaign, phase=row.phase, config=clean, stage=row.stage)
+    specs = _batch_specs(campaign=campaign, phase=row.phase, config=config, stage=row.stage)
     now = timezone.now()
     updated = CampaignPhase.objects.filter(pk=row.pk, status__in=[PhaseStatus.NOT_STARTED, PhaseStatus.FAILED]).update(
         status=PhaseStatus.IN_PROGRESS,
@@ -188,17 +187,15 @@ def _batch_specs(*, campaign: Campaign, phase: str, config: dict[str, Any], stag
     return specs
 
 
-@retry_on_deadlock
-def phase_pause(
-    *, campaign: Campaign, phase: str, actor: User | None, reason: str = PausedReason.USER
-) -> CampaignPhase:
+@retry_on_conflict(attempts=4)
+def phase_pause(*, campaign: Campaign, phase: str, actor: User | None) -> CampaignPhase:
     """Hold a running phase: its queued batches wait, running ones finish. 409 unless in progress."""
     with transaction.atomic():
         campaign, rows = _locked_rows(campaign)
         row = rows[phase]
         if row.status != PhaseStatus.IN_PROGRESS or row.stage is None:
             raise Conflict(f"Phase {phase} is {row.status}, not in progress.", code="phase_not_running")
-        phase_mark_paused(campaign=campaign, row=row, reason=reason)
+        phase_mark_paused(campaign=campaign, row=row, reason=PausedReason.USER)
         logger.info(
             "campaign.phase_pause campaign=%s tenant=%s phase=%s actor=%s",
             campaign.pk,
@@ -230,7 +227,7 @@ def phase_mark_paused(*, campaign: Campaign, row: CampaignPhase, reason: str, to
     return True
 
 
-@retry_on_deadlock
+@retry_on_conflict(attempts=4)
 def phase_resume(*, campaign: Campaign, phase: str, actor: User | None) -> CampaignPhase:
     """Continue a paused phase from where it stopped: its unfinished batches are dispatched again."""
     with transaction.atomic():

@@ -213,11 +213,9 @@ def _cancel_stale_jobs(row: CampaignPhase) -> int:
     """Batches whose worker is gone (lease expired) go back to `pending`; queued ones are held by the
     pause. A batch with a live lease belongs to a live worker and is left to finish (if that worker
     is dead after all, the sweeper hands it back when its lease runs out)."""
-    from django.utils import timezone
-
     assert row.stage is not None
     return Job.objects.filter(
-        stage=row.stage, round=row.stage.round, state=JobState.RUNNING, lease_expires_at__lt=timezone.now()
+        stage=row.stage, round=row.stage.round, state=JobState.RUNNING, lease_expires_at__lt=Now()
     ).update(
         state=JobState.PENDING,
         lease_owner="",
