@@ -44,9 +44,9 @@ class LoopbackService:
                 return self.default
             return answers.pop(0) if len(answers) > 1 else answers[0]
 
-    def count(self, name: str) -> None:
+    def count(self, name: str, by: int = 1) -> None:
         with self.lock:
-            self.hits[name] += 1
+            self.hits[name] += by
 
 
 def start_loopback() -> LoopbackService:
@@ -61,6 +61,9 @@ def start_loopback() -> LoopbackService:
             if answer.delay:
                 time.sleep(answer.delay)
             payload = json.dumps({"file": name, "bytes": len(body)}).encode()
+            delivered = int(answer.status == 200)
+            # Counted before the answer goes out: a test may look as soon as its client has read it.
+            service.count(name, delivered)
             try:
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
@@ -68,9 +71,7 @@ def start_loopback() -> LoopbackService:
                 self.end_headers()
                 self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout, killed worker)
-                return
-            if answer.status == 200:
-                service.count(name)
+                service.count(name, -delivered)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
