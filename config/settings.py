@@ -68,6 +68,9 @@ DATABASES = {"default": database_from_url(env_str("DATABASE_URL", "postgresql://
 # Worker processes in the test suite point at the test database that pytest-django created.
 if env_str("RELAY_DATABASE_NAME", ""):
     DATABASES["default"]["NAME"] = env_str("RELAY_DATABASE_NAME", "")
+# A connection that died (PostgreSQL restarted, the backend was terminated) is noticed and replaced
+# at the start of the next request instead of failing it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 
@@ -143,33 +146,47 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower shows tasks live (received, started, succeeded…)
 # A "sent" event per message would double the cost of publishing a large stage; Flower does not need it.
 CELERY_TASK_SEND_SENT_EVENT = False
+# The control lane: its own queue and worker process (`control` in the Procfile), so the reconciler,
+# the sweeper and restart recovery never wait behind data jobs. `expires` drops a tick that could not
+# run in time instead of letting ticks pile up.
+CELERY_TASK_ROUTES = {
+    "orchestration.reconcile": {"queue": "control"},
+    "orchestration.recover_expired_jobs": {"queue": "control"},
+    "campaigns.rehydrate": {"queue": "control"},
+}
+
+
+def _tick(task: str, seconds: float) -> dict[str, object]:
+    return {"task": task, "schedule": seconds, "options": {"queue": "control", "expires": seconds}}
+
+
 CELERY_BEAT_SCHEDULE = {
-    "engine-relay": {
-        "task": "orchestration.relay_queued_jobs",
-        "schedule": env_float("RELAY_RELAY_INTERVAL_SECONDS", 5.0),
-    },
-    "engine-recover": {
-        "task": "orchestration.recover_expired_jobs",
-        "schedule": env_float("RELAY_RECOVER_INTERVAL_SECONDS", 10.0),
-    },
-    "campaigns-rehydrate": {
-        "task": "campaigns.rehydrate",
-        "schedule": env_float("RELAY_CAMPAIGN_REHYDRATE_INTERVAL_SECONDS", 30.0),
-    },
+    "engine-reconcile": _tick("orchestration.reconcile", env_float("RELAY_RECONCILE_INTERVAL_SECONDS", 1.0)),
+    "engine-recover": _tick("orchestration.recover_expired_jobs", env_float("RELAY_RECOVER_INTERVAL_SECONDS", 5.0)),
+    "campaigns-rehydrate": _tick("campaigns.rehydrate", env_float("RELAY_CAMPAIGN_REHYDRATE_INTERVAL_SECONDS", 30.0)),
 }
 
 # --- Job engine -----------------------------------------------------------------------------------
 RELAY_ENGINE = {
     # A running job's lease; the worker renews it every third of this while the job runs.
     "LEASE_SECONDS": env_float("RELAY_JOB_LEASE_SECONDS", 30.0),
-    # A queued job older than this whose message is not in the broker is published again.
-    "RELAY_STALE_SECONDS": env_float("RELAY_RELAY_STALE_SECONDS", 30.0),
-    # Retry delays up to this are sent as a broker countdown; longer ones wait in the database.
-    "MAX_COUNTDOWN_SECONDS": env_float("RELAY_MAX_COUNTDOWN_SECONDS", 30.0),
     "BACKOFF_BASE_SECONDS": env_float("RELAY_BACKOFF_BASE_SECONDS", 1.0),
     "BACKOFF_MAX_SECONDS": env_float("RELAY_BACKOFF_MAX_SECONDS", 300.0),
-    # Up to this many jobs are published from the committing process; more go through a fan-out task.
-    "INLINE_PUBLISH_MAX": env_int("RELAY_INLINE_PUBLISH_MAX", 200),
+    # Doorbells rung at most per queue (about the number of worker processes that should wake up).
+    "BELLS_MAX": env_int("RELAY_BELLS_MAX", 16),
+    # Jobs one claim takes, and how long one drain runs before it rings again and returns.
+    "CLAIM_BATCH": env_int("RELAY_CLAIM_BATCH", 1),
+    "DRAIN_SLICE_SECONDS": env_float("RELAY_DRAIN_SLICE_SECONDS", 10.0),
+    # The reconciler rings a queue with due jobs that no drain looked at for this long.
+    "RECONCILE_IDLE_SECONDS": env_float("RELAY_RECONCILE_IDLE_SECONDS", 2.0),
+    # Running jobs per fairness group (tenant) across all workers, unless a platform admin set another.
+    "DEFAULT_MAX_RUNNING": env_int("RELAY_DEFAULT_MAX_RUNNING", 50),
+    # Sweeps whose recovery of one job raised before that job is quarantined (`recovery_failed`).
+    "RECOVERY_MAX_FAILURES": env_int("RELAY_RECOVERY_MAX_FAILURES", 3),
+    # How long a worker keeps trying to record a job's end while the database is unreachable.
+    "END_RETRY_SECONDS": env_float("RELAY_END_RETRY_SECONDS", 120.0),
+    # Running jobs of a cancelled stage that have not stopped by then are abandoned (ended `cancelled`).
+    "CANCEL_GRACE_SECONDS": env_float("RELAY_CANCEL_GRACE_SECONDS", 60.0),
 }
 
 LOGGING = {

@@ -25,7 +25,9 @@ DATA = ROOT / ".data"
 # The test suite and benchmarks use short leases and delays so that recovery is seen in seconds.
 TEST_ENV = {
     "RELAY_JOB_LEASE_SECONDS": "3",
-    "RELAY_RELAY_STALE_SECONDS": "2",
+    "RELAY_RECONCILE_IDLE_SECONDS": "1",
+    "RELAY_RECONCILE_INTERVAL_SECONDS": "0.5",
+    "RELAY_RECOVER_INTERVAL_SECONDS": "1",
     "RELAY_BACKOFF_BASE_SECONDS": "0.2",
     "RELAY_BACKOFF_MAX_SECONDS": "2",
     "RELAY_LOG_LEVEL": "WARNING",

@@ -1,129 +1,100 @@
-"""Publishing jobs to the broker: only after commit, and again by the relay when a message was lost."""
+"""Doorbells: a message says "queue Q has work", never which job. PostgreSQL is the queue.
+
+A worker that gets a doorbell drains Q (`runner.queue_drain`): it claims due jobs itself until none is
+claimable or its time slice ends. So a lost doorbell loses nothing (the reconciler rings again), a
+duplicated or late one finds nothing to claim, and one message serves many jobs.
+
+- After a commit that made jobs due, the committing process rings up to `BELLS_MAX` bells for their
+  queue (enough to wake that many idle worker processes), fewer when bells already wait there.
+- The reconciler (control lane, every `RECONCILE_SECONDS`) compares counts: a queue that has due jobs
+  and that no drain has looked at for `RECONCILE_IDLE_SECONDS` gets its bells rung. That covers a
+  broker that was down at commit, a process killed before its bells, Redis flushed or restarted
+  without its data, delayed retries and scheduled work becoming due, and database errors in a drain.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Iterable
 
 from celery import current_app
 from django.db import connection, transaction
 
+from . import metrics
 from .conf import engine_setting
 from .redis_client import get_redis
 
 logger = logging.getLogger(__name__)
 
-RUN_JOB_TASK = "orchestration.run_job"
-PUBLISH_JOBS_TASK = "orchestration.publish_jobs"
-FAN_OUT_CHUNK = 500
+DRAIN_TASK = "orchestration.drain"
+LOOKED_KEY = "relay:looked:"  # + queue: when a drain last looked for work there (unix time)
 
 
-@dataclass(frozen=True)
-class Dispatch:
-    job_id: int
-    key: str
-    queue: str
-    countdown: float | None = None
-
-
-def publish_now(dispatches: Sequence[Dispatch]) -> int:
-    """Send one message per job, task id = job key. Returns how many were sent.
-
-    A failure is logged, not raised: the jobs are safe in PostgreSQL and the relay sends them later.
-    """
-    sent = 0
+def ring(queue: str, *, wanted: int) -> int:
+    """Ring up to `wanted` bells for `queue` (capped by `BELLS_MAX` minus the bells already waiting).
+    Returns how many were sent. A failure is logged, not raised: the reconciler rings again."""
     try:
-        with current_app.producer_or_acquire() as producer:
-            for item in dispatches:
-                current_app.send_task(
-                    RUN_JOB_TASK,
-                    args=[item.job_id],
-                    task_id=item.key,
-                    queue=item.queue,
-                    countdown=item.countdown,
-                    producer=producer,
-                )
-                sent += 1
-    except Exception:  # the broker is down or unreachable: the relay covers it
-        logger.warning("engine.publish_failed sent=%s unsent=%s", sent, len(dispatches) - sent, exc_info=True)
-    return sent
-
-
-def publish_on_commit(dispatches: Sequence[Dispatch]) -> None:
-    """Publish after the surrounding transaction commits; a large batch goes through one fan-out task
-    so that the committing request answers fast."""
-    if not dispatches:
-        return
-    items = list(dispatches)
-    if len(items) <= engine_setting("INLINE_PUBLISH_MAX"):
-        transaction.on_commit(lambda: publish_now(items))
-        return
-
-    def fan_out() -> None:
-        # One fan-out task per chunk, so that several workers publish (and start running) in parallel.
-        chunk = FAN_OUT_CHUNK
-        try:
+        waiting = int(get_redis().llen(queue))
+        count = max(0, min(wanted, int(engine_setting("BELLS_MAX")) - waiting))
+        if count:
             with current_app.producer_or_acquire() as producer:
-                for start in range(0, len(items), chunk):
-                    ids = [item.job_id for item in items[start : start + chunk]]
-                    current_app.send_task(PUBLISH_JOBS_TASK, args=[ids], queue="celery", producer=producer)
-        except Exception:
-            logger.warning("engine.publish_failed fan_out jobs=%s", len(items), exc_info=True)
+                for _ in range(count):
+                    current_app.send_task(DRAIN_TASK, args=[queue], queue=queue, producer=producer)
+        return count
+    except Exception:  # the broker is down or unreachable: the reconciler covers it
+        logger.warning("engine.ring_failed queue=%s wanted=%s", queue, wanted, exc_info=True)
+        metrics.incr("relay_ring_failures_total", queue=queue)
+        return 0
 
-    transaction.on_commit(fan_out)
+
+def ring_on_commit(queues: Iterable[str]) -> None:
+    """After the surrounding transaction commits, ring for every job made due in it (one entry per
+    job; `ring` caps the count)."""
+    wanted = Counter(queues)
+    if not wanted:
+        return
+
+    def ring_all() -> None:
+        for queue, count in wanted.items():
+            ring(queue, wanted=count)
+
+    transaction.on_commit(ring_all)
 
 
-def publish_queued(job_ids: Iterable[int]) -> int:
-    """Publish the given jobs that are still queued (the fan-out task's body)."""
-    ids = list(job_ids)
+def drain_looked(queue: str) -> None:
+    """A drain is looking at `queue` (the reconciler leaves a queue alone while drains look)."""
+    try:
+        get_redis().set(f"{LOOKED_KEY}{queue}", f"{time.time():.3f}", ex=3600)
+    except Exception:
+        logger.warning("engine.looked_failed queue=%s", queue, exc_info=True)
+
+
+def due_counts() -> dict[str, int]:
+    """Due queued jobs per queue (bounded scan)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, key, queue FROM orchestration_job WHERE id = ANY(%s) AND state = 'queued' ORDER BY id",
-            [ids],
-        )
-        rows = cursor.fetchall()
-    return publish_now([Dispatch(job_id=row[0], key=row[1], queue=row[2]) for row in rows])
-
-
-def _queue_is_empty(queue: str) -> bool:
-    return int(get_redis().llen(queue)) == 0
-
-
-def relay_queued_jobs(*, limit: int = 5000) -> int:
-    """Re-publish queued jobs whose message may be gone, and due delayed retries. Returns jobs sent.
-
-    Two cases: a retry whose backoff has passed and was never sent (`published_at` is null); or a job
-    that was sent long ago (`RELAY_STALE_SECONDS`) but is still queued while its broker queue is empty,
-    which means the message was lost (broker down at commit, process killed before publishing, Redis
-    restarted without its data). A duplicate message is harmless: the claim lets only one run.
-    """
-    stale = engine_setting("RELAY_STALE_SECONDS")
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
             """
-            SELECT id, key, queue, published_at IS NULL FROM orchestration_job
-            WHERE state = 'queued' AND available_at <= now()
-              AND (published_at IS NULL OR published_at < now() - make_interval(secs => %s))
-            ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
-            """,
-            [stale, limit],
+            SELECT queue, count(*) FROM (
+                SELECT queue FROM orchestration_job WHERE state = 'queued' AND available_at <= now() LIMIT 100000
+            ) AS due GROUP BY queue
+            """
         )
-        rows = cursor.fetchall()
-        empty: dict[str, bool] = {}
-        chosen: list[Dispatch] = []
-        for job_id, key, queue, never_sent in rows:
-            if not never_sent:
-                if queue not in empty:
-                    empty[queue] = _queue_is_empty(queue)
-                if not empty[queue]:
-                    continue  # a backlog: the message is probably waiting in it; look again later
-            chosen.append(Dispatch(job_id=job_id, key=key, queue=queue))
-        if chosen:
-            cursor.execute(
-                "UPDATE orchestration_job SET published_at = now() WHERE id = ANY(%s)",
-                [[item.job_id for item in chosen]],
-            )
-            logger.info("engine.relay republish=%s", len(chosen))
-            publish_on_commit(chosen)
-    return len(chosen)
+        return {queue: int(count) for queue, count in cursor.fetchall()}
+
+
+def reconcile() -> dict[str, int]:
+    """Ring every queue whose due jobs nobody is draining. Returns the bells rung per queue."""
+    idle = engine_setting("RECONCILE_IDLE_SECONDS")
+    rung: dict[str, int] = {}
+    redis = get_redis()
+    for queue, due in due_counts().items():
+        looked = redis.get(f"{LOOKED_KEY}{queue}")
+        if looked is not None and time.time() - float(looked) < idle:
+            continue  # a drain looked lately: it claims what it can and rings again when its slice ends
+        rung[queue] = ring(queue, wanted=due)
+        if rung[queue]:
+            logger.info("engine.reconcile queue=%s due=%s rung=%s", queue, due, rung[queue])
+    metrics.incr("relay_reconcile_runs_total")
+    return rung

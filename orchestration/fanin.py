@@ -7,59 +7,80 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from .models import JobState, Stage, StageStatus
+from .models import Stage, StageStatus
 from .registry import stage_kind
 
 logger = logging.getLogger(__name__)
-
-_COUNTER = {JobState.SUCCEEDED: "succeeded", JobState.FAILED: "failed", JobState.ERROR: "errored"}
 
 
 @dataclass(frozen=True)
 class EndRecord:
     ended: bool  # false: the job was not ours to end (taken back by the sweeper, ended by a duplicate)
     round_complete: bool  # this end was the last of its round and the round is not finalised yet
+    state: str = ""  # the state the job ended in (`cancelled` when its stage was cancelled meanwhile)
+
+
+# A job of a cancelled stage that did not succeed ends `cancelled`, whatever its handler said.
+_END_STATE = """CASE WHEN %(state)s <> 'succeeded' AND EXISTS (
+        SELECT 1 FROM orchestration_stage AS s WHERE s.id = j.stage_id AND s.cancel_requested_at IS NOT NULL
+    ) THEN 'cancelled' ELSE %(state)s END"""
 
 
 def end_job_and_count(
     *,
     job_id: int,
-    token: str,
+    token: str | None,
     state: str,
     result: str | None,
     error_code: str,
     error_message: str,
     error_retryable: bool | None,
+    from_states: tuple[str, ...] = ("running",),
 ) -> EndRecord:
-    """End a running job held by `token` and count it in its round, in one statement (one round trip
-    on the hot path). Inside the job's ending transaction: the stage row stays locked until commit, so
-    concurrent ends are serialised and exactly one of them sees the round complete."""
-    column = _COUNTER[JobState(state)]
+    """End a job held by `token` (None: whoever holds it) and count it in its round, in one statement
+    (one round trip on the hot path). Inside the job's ending transaction: the stage row stays locked
+    until commit, so concurrent ends are serialised and exactly one of them sees the round complete."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH ended AS (
-                UPDATE orchestration_job
-                SET state = %s, result = %s::jsonb, lease_owner = '', lease_expires_at = NULL,
-                    finished_at = now(), error_code = %s, error_message = %s, error_retryable = %s
-                WHERE id = %s AND state = 'running' AND lease_owner = %s
-                RETURNING stage_id, round
+                UPDATE orchestration_job AS j
+                SET state = {_END_STATE}, result = %(result)s::jsonb, lease_owner = '', lease_expires_at = NULL,
+                    finished_at = now(), error_code = %(code)s, error_message = %(message)s,
+                    error_retryable = %(retryable)s
+                WHERE j.id = %(job)s AND j.state = ANY(%(from_states)s)
+                  AND (%(token)s::text IS NULL OR j.lease_owner = %(token)s::text)
+                RETURNING j.stage_id, j.round, j.state
             ), counted AS (
-                UPDATE orchestration_stage AS stage SET {column} = stage.{column} + 1
+                UPDATE orchestration_stage AS stage
+                SET succeeded = stage.succeeded + (ended.state = 'succeeded')::int,
+                    failed = stage.failed + (ended.state = 'failed')::int,
+                    errored = stage.errored + (ended.state = 'error')::int,
+                    cancelled = stage.cancelled + (ended.state = 'cancelled')::int
                 FROM ended WHERE stage.id = ended.stage_id AND stage.round = ended.round
-                RETURNING stage.total, stage.succeeded + stage.failed + stage.errored AS done, stage.finalised_at
+                RETURNING stage.total, stage.succeeded + stage.failed + stage.errored + stage.cancelled AS done,
+                          stage.finalised_at
             )
-            SELECT (SELECT count(*) FROM ended), counted.total, counted.done, counted.finalised_at
+            SELECT (SELECT state FROM ended), counted.total, counted.done, counted.finalised_at
             FROM (SELECT 1) AS one LEFT JOIN counted ON true
             """,
-            [state, result, error_code, error_message, error_retryable, job_id, token],
+            {
+                "state": state,
+                "result": result,
+                "code": error_code,
+                "message": error_message,
+                "retryable": error_retryable,
+                "job": job_id,
+                "token": token,
+                "from_states": list(from_states),
+            },
         )
         row = cursor.fetchone()
     assert row is not None  # the outer SELECT always yields one row
-    ended, total, done, finalised_at = row
+    ended_state, total, done, finalised_at = row
     # total is None for a job of an older round: that round was settled already.
     complete = total is not None and done >= total and finalised_at is None
-    return EndRecord(ended=ended == 1, round_complete=complete)
+    return EndRecord(ended=ended_state is not None, round_complete=complete, state=ended_state or "")
 
 
 def finalise_if_complete(*, stage_id: int, round: int) -> bool:
@@ -68,7 +89,8 @@ def finalise_if_complete(*, stage_id: int, round: int) -> bool:
         cursor.execute(
             """
             UPDATE orchestration_stage SET finalised_at = now(), status = %s
-            WHERE id = %s AND round = %s AND finalised_at IS NULL AND succeeded + failed + errored >= total
+            WHERE id = %s AND round = %s AND finalised_at IS NULL
+              AND succeeded + failed + errored + cancelled >= total
             """,
             [StageStatus.FINALISED, stage_id, round],
         )
@@ -76,7 +98,7 @@ def finalise_if_complete(*, stage_id: int, round: int) -> bool:
     if claimed:
         stage = Stage.objects.get(pk=stage_id)
         logger.info(
-            "engine.stage_finalised stage=%s kind=%s ref=%s round=%s succeeded=%s failed=%s errored=%s",
+            "engine.stage_finalised stage=%s kind=%s ref=%s round=%s succeeded=%s failed=%s errored=%s cancelled=%s",
             stage.pk,
             stage.kind,
             stage.ref,
@@ -84,6 +106,7 @@ def finalise_if_complete(*, stage_id: int, round: int) -> bool:
             stage.succeeded,
             stage.failed,
             stage.errored,
+            stage.cancelled,
         )
         stage_kind(stage.kind).finalise(stage)
     return claimed

@@ -1,5 +1,10 @@
-"""Lease renewal: one thread per worker process renews the leases of the jobs it is running, and
-announces the process as alive (the health endpoint counts these)."""
+"""Lease renewal: one thread per worker process renews the leases of the jobs it holds, and
+announces the process as alive (the health endpoint counts these) only after a database round trip
+from this process succeeded, so "workers ok" means "workers that can reach PostgreSQL".
+
+A lease that the renewal finds gone (the sweeper took the job back) is marked lost at once:
+`stages.job_should_stop` answers true for it without another query.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import os
 import socket
 import threading
 
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from .conf import engine_setting
 from .redis_client import get_redis
@@ -26,6 +31,7 @@ def worker_name() -> str:
 class LeaseKeeper:
     def __init__(self) -> None:
         self._tokens: set[str] = set()
+        self._lost: set[str] = set()
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._wake = threading.Event()
@@ -37,6 +43,7 @@ class LeaseKeeper:
                 return
             self._pid = os.getpid()
             self._tokens = set()
+            self._lost = set()
             self._wake = threading.Event()
         threading.Thread(target=self._loop, name="relay-lease-keeper", daemon=True).start()
 
@@ -48,6 +55,36 @@ class LeaseKeeper:
     def release(self, token: str) -> None:
         with self._lock:
             self._tokens.discard(token)
+            self._lost.discard(token)
+
+    def is_lost(self, token: str) -> bool:
+        with self._lock:
+            return token in self._lost
+
+    def renew_now(self) -> set[str]:
+        """Renew every held lease once; returns the tokens found lost (also kept for `is_lost`)."""
+        with self._lock:
+            tokens = list(self._tokens - self._lost)
+        lost: set[str] = set()
+        with connection.cursor() as cursor:
+            if tokens:
+                cursor.execute(
+                    """
+                    UPDATE orchestration_job SET lease_expires_at = now() + make_interval(secs => %s)
+                    WHERE lease_owner = ANY(%s) AND state = 'running'
+                    RETURNING lease_owner
+                    """,
+                    [engine_setting("LEASE_SECONDS"), tokens],
+                )
+                renewed = {row[0] for row in cursor.fetchall()}
+                lost = set(tokens) - renewed
+            else:
+                cursor.execute("SELECT 1")  # the heartbeat below vouches for a working connection
+        if lost:
+            logger.warning("engine.lease_lost tokens=%s", ",".join(sorted(lost)))
+            with self._lock:
+                self._lost |= lost & self._tokens
+        return lost
 
     def _loop(self) -> None:
         lease = engine_setting("LEASE_SECONDS")
@@ -55,22 +92,21 @@ class LeaseKeeper:
         worker_key = f"{WORKER_KEY_PREFIX}{worker_name()}"
         while True:
             try:
-                close_old_connections()
-                with self._lock:
-                    tokens = list(self._tokens)
-                if tokens:
-                    with connection.cursor() as cursor:
-                        cursor.execute(
-                            """
-                            UPDATE orchestration_job SET lease_expires_at = now() + make_interval(secs => %s)
-                            WHERE lease_owner = ANY(%s) AND state = 'running'
-                            """,
-                            [lease, tokens],
-                        )
+                self.renew_now()
                 get_redis().set(worker_key, "1", ex=max(int(lease), 5))
             except Exception:  # keep renewing; a passing outage must not kill the thread
                 logger.warning("engine.lease_renew_failed", exc_info=True)
+                _reset_connection()
             self._wake.wait(interval)
+
+
+def _reset_connection() -> None:
+    """A dead connection (PostgreSQL restarted, the backend terminated) is dropped so that the next
+    renewal reconnects instead of failing until the process restarts."""
+    try:
+        connection.close()
+    except Exception:
+        connection.connection = None
 
 
 keeper = LeaseKeeper()

@@ -4,12 +4,24 @@ from django.db import models
 
 
 class JobState(models.TextChoices):
-    PENDING = "pending"  # recorded, not dispatchable (its stage is paused, or its worker was lost)
-    QUEUED = "queued"  # dispatchable; a message is (or will be) in the broker
+    PENDING = "pending"  # recorded, not claimable (its stage is paused)
+    QUEUED = "queued"  # claimable once `available_at` has passed
     RUNNING = "running"  # claimed by a worker that holds the lease
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # retryable error, attempts used up
     ERROR = "error"  # fatal error, never retried automatically
+    CANCELLED = "cancelled"  # its stage was cancelled before or while it ran
+
+
+FINISHED_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.ERROR, JobState.CANCELLED)
+
+
+class Priority(models.IntegerChoices):
+    """Claim order across lanes: a higher priority is always claimed first; within one priority,
+    tenants share by fair keys (see `fairness.py`)."""
+
+    BULK = 0, "bulk"  # campaign batches, large runs
+    INTERACTIVE = 10, "interactive"  # a scan, a run of a few files: someone is waiting
 
 
 class StageStatus(models.TextChoices):
@@ -29,13 +41,19 @@ class Stage(models.Model):
     kind = models.CharField(max_length=64)
     ref = models.CharField(max_length=200, help_text="The domain object this stage belongs to.")
     stream = models.CharField(max_length=200, blank=True, help_text="Event stream of the owner.")
+    fairness_key = models.CharField(
+        max_length=100, blank=True, help_text="Who shares the queue fairly with whom (the domain gives `tenant:<id>`)."
+    )
+    priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.BULK)
     status = models.CharField(max_length=16, choices=StageStatus.choices, default=StageStatus.IDLE)
     round = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     errored = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True, help_text="Set once; its jobs end `cancelled`.")
     finalised_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -44,7 +62,9 @@ class Stage(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="stage_counters_within_total",
-                condition=models.Q(total__gte=models.F("succeeded") + models.F("failed") + models.F("errored")),
+                condition=models.Q(
+                    total__gte=models.F("succeeded") + models.F("failed") + models.F("errored") + models.F("cancelled")
+                ),
             ),
         ]
 
@@ -56,10 +76,13 @@ class Job(models.Model):
     # No index of its own: (stage, round, state) below serves lookups by stage.
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="jobs", db_index=False)
     kind = models.CharField(max_length=64)
-    key = models.CharField(max_length=255, help_text="Natural key, also the Celery task id.")
+    key = models.CharField(max_length=255, help_text="Natural key (`run:<id>:file:<index>`).")
     round = models.PositiveIntegerField(default=1)
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
     queue = models.CharField(max_length=64, default="jobs")
+    group_key = models.CharField(max_length=100, blank=True, help_text="The stage's fairness key, copied.")
+    priority = models.SmallIntegerField(default=Priority.BULK)
+    fair_key = models.BigIntegerField(default=0, help_text="Start-time fair queuing tag: claimed in this order.")
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     payload = models.JSONField(default=dict, blank=True)
@@ -70,8 +93,10 @@ class Job(models.Model):
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker that holds it.")
     lease_owner = models.CharField(max_length=64, blank=True, help_text="Token of the current claim.")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    available_at = models.DateTimeField(help_text="Not dispatched before this (retry backoff).")
-    published_at = models.DateTimeField(null=True, blank=True, help_text="Last time a message was sent.")
+    recovery_failures = models.PositiveSmallIntegerField(
+        default=0, help_text="Sweeps whose recovery of this job raised; quarantined past a limit."
+    )
+    available_at = models.DateTimeField(help_text="Not claimed before this (retry backoff, scheduled work).")
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -88,11 +113,45 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["stage", "round", "state"]),
             models.Index(fields=["lease_expires_at"], condition=models.Q(state="running"), name="job_running_lease"),
-            models.Index(fields=["available_at"], condition=models.Q(state="queued"), name="job_queued_available"),
+            # The claim: due jobs of one queue in priority, then fair order (see `claims.py`).
+            models.Index(
+                fields=["queue", "-priority", "fair_key", "id"],
+                condition=models.Q(state="queued"),
+                name="job_claim_order",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.key} [{self.state}]"
+
+
+class FairGroup(models.Model):
+    """The last fair key given to one group (tenant) in one lane (queue, priority)."""
+
+    queue = models.CharField(max_length=64)
+    priority = models.SmallIntegerField()
+    group_key = models.CharField(max_length=100)
+    last_key = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "priority", "group_key"], name="fairgroup_one_per_lane"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_key or '(shared)'} on {self.queue}/{self.priority}: {self.last_key}"
+
+
+class FairShare(models.Model):
+    """A platform admin's cap on one group's running jobs across every worker (the default is the
+    `DEFAULT_MAX_RUNNING` setting). 0 holds the group's work until the cap is raised."""
+
+    group_key = models.CharField(max_length=100, primary_key=True)
+    max_running = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.group_key}: at most {self.max_running} running"
 
 
 class EventStream(models.Model):

@@ -3,7 +3,9 @@
 A domain registers, in its AppConfig.ready():
 - a `JobKind` per kind of job: `run(job)` does the work outside any transaction and returns a JSON-able
   result or raises `JobError`; `on_end(job)` runs inside the transaction that ends the job (record the
-  per-item outcome there, so job state and domain state commit together);
+  per-item outcome there, so job state and domain state commit together; `job.state` may be
+  `cancelled`); `retry` bounds its automatic retries; writes that `run` makes before its end go
+  through `fencing.fenced(job)`, so a worker whose job was taken away writes nothing;
 - a `StageKind` per kind of stage: `finalise(stage)` runs exactly once per round, inside the transaction
   of the job that ended it, and decides the domain's final status (it may open the next stage);
   `on_job_lost(job)` decides what happens to a job whose worker died.
@@ -18,13 +20,24 @@ from .models import Job, Stage
 
 
 class LostAction(StrEnum):
-    REQUEUE = "requeue"  # queue it again at once; on its last attempt it ends `failed` (`worker_lost`)
-    RERUN = "rerun"  # queue it again at once, even on its last attempt (a lost worker was not its fault)
-    PAUSE = "pause"  # park it as `pending`; the domain dispatches it again when it decides to
+    REQUEUE = "requeue"  # queue it again at once, in its old place; past its attempts, `failed` (`worker_lost`)
+    RERUN = "rerun"  # the same, allowed one attempt more than `max_attempts` (the domain bounds it)
+    PAUSE = "pause"  # park it as `pending` (the domain resumes it); past its attempts, `failed` too
 
 
 def _requeue(job: Job) -> LostAction:
     return LostAction.REQUEUE
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Automatic retries of one kind of job. `max_attempts` (None: the stage's) counts every attempt,
+    lost workers included; `max_delay_seconds` caps the backoff (an upstream's `Retry-After` may ask
+    for more); past `deadline_seconds` since the job was created it is not retried again."""
+
+    max_attempts: int | None = None
+    max_delay_seconds: float | None = None
+    deadline_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class JobKind:
     run: Callable[[Job], Any]
     on_end: Callable[[Job], None] | None = None
     queue: str = "jobs"
+    retry: RetryPolicy = RetryPolicy()
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Worker start-up: start the lease keeper in each pool process, sweep for lost jobs once."""
+"""Worker start-up and task hygiene: start the lease keeper in each pool process, sweep for lost jobs
+once, and never start a task on a database connection that died."""
 
 import logging
 from typing import Any
 
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import task_prerun, worker_process_init, worker_ready
 
 logger = logging.getLogger(__name__)
 
@@ -13,6 +14,16 @@ def _start_lease_keeper(**_: Any) -> None:
     from . import leases
 
     leases.keeper.start()
+
+
+@task_prerun.connect
+def _discard_dead_connection(**_: Any) -> None:
+    # Celery reuses a pool process's connection for many tasks (CELERY_DB_REUSE_MAX); after a
+    # PostgreSQL restart that connection is dead, and every task on it would fail until the process
+    # is recycled. One cheap check per task (a drain runs many jobs) replaces it instead.
+    from .runner import discard_broken_connection
+
+    discard_broken_connection()
 
 
 @worker_ready.connect

@@ -16,9 +16,11 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from .dispatch import Dispatch, publish_on_commit
+from . import leases
+from .dispatch import ring_on_commit
+from .fairness import fair_keys_reserve
 from .fanin import finalise_if_complete
-from .models import Job, JobState, Stage, StageStatus
+from .models import Job, JobState, Priority, Stage, StageStatus
 from .registry import job_kind
 
 
@@ -41,8 +43,27 @@ class EnqueueResult:
         return self.created + self.adopted + self.existing
 
 
-def stage_create(*, kind: str, ref: str, stream: str = "", max_attempts: int = 3) -> Stage:
-    return Stage.objects.create(kind=kind, ref=ref, stream=stream, max_attempts=max_attempts, status=StageStatus.IDLE)
+def stage_create(
+    *,
+    kind: str,
+    ref: str,
+    stream: str = "",
+    max_attempts: int = 3,
+    fairness_key: str = "",
+    priority: int = Priority.BULK,
+) -> Stage:
+    """`fairness_key`: whom this stage's jobs share the workers fairly with (the domain passes
+    `tenant:<id>`; the engine knows no tenants). `priority`: `Priority.INTERACTIVE` for work someone
+    waits for, claimed before any bulk work."""
+    return Stage.objects.create(
+        kind=kind,
+        ref=ref,
+        stream=stream,
+        max_attempts=max_attempts,
+        status=StageStatus.IDLE,
+        fairness_key=fairness_key,
+        priority=priority,
+    )
 
 
 def stage_start_round(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
@@ -76,7 +97,7 @@ def jobs_enqueue(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
     returns that job (adopted into this round if it belongs to an earlier round of this stage).
     The partial unique index decides; concurrent callers with the same key get the same job."""
     unique: dict[str, JobSpec] = {spec.key: spec for spec in jobs}
-    created: list[tuple[int, str, str]] = []
+    created: list[tuple[int, str, str]] = []  # (id, key, queue)
     adopted: list[int] = []
     existing: list[int] = []
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -124,33 +145,56 @@ def jobs_enqueue(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
         if row is None:  # rolls the inserts back with the caller's transaction
             raise ValueError(f"stage {stage.pk} round {stage.round} is finalised: open a new round instead")
         (stage.total,) = row
-    publish_on_commit([Dispatch(job_id=job_id, key=key, queue=queue) for job_id, key, queue in created])
+    ring_on_commit(queue for _, _, queue in created)
     return EnqueueResult(created=[row[0] for row in created], adopted=adopted, existing=existing)
 
 
 def _insert_jobs(cursor: Any, *, stage: Stage, specs: Sequence[JobSpec], queues: list[str]) -> list[Any]:
+    fair_keys = _fair_keys(cursor, stage=stage, queues=queues)
     cursor.execute(
         """
         INSERT INTO orchestration_job
-            (stage_id, round, kind, key, state, queue, attempts, max_attempts, payload,
-             error_code, error_message, worker, lease_owner, available_at, published_at, created_at)
-        SELECT %s, %s, j.kind, j.key, 'queued', j.queue, 0, %s, j.payload::jsonb,
-               '', '', '', '', now(), now(), now()
-        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS j(key, kind, payload, queue)
+            (stage_id, round, kind, key, state, queue, group_key, priority, fair_key, attempts, max_attempts,
+             recovery_failures, payload, error_code, error_message, worker, lease_owner, available_at, created_at)
+        SELECT %s, %s, j.kind, j.key, 'queued', j.queue, %s, %s, j.fair_key, 0, j.max_attempts, 0, j.payload::jsonb,
+               '', '', '', '', now(), now()
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::int[])
+            AS j(key, kind, payload, queue, fair_key, max_attempts)
         ON CONFLICT (key) WHERE state IN ('queued', 'running') DO NOTHING
         RETURNING id, key, queue
         """,
         [
             stage.pk,
             stage.round,
-            stage.max_attempts,
+            stage.fairness_key,
+            stage.priority,
             [spec.key for spec in specs],
             [spec.kind for spec in specs],
             [json.dumps(spec.payload) for spec in specs],
             queues,
+            fair_keys,
+            [job_kind(spec.kind).retry.max_attempts or stage.max_attempts for spec in specs],
         ],
     )
     return list(cursor.fetchall())
+
+
+def _fair_keys(cursor: Any, *, stage: Stage, queues: Sequence[str]) -> list[int]:
+    """Consecutive fair keys for the stage's group, per queue, in the order of `queues`."""
+    wanted: dict[str, int] = {}
+    for queue in queues:
+        wanted[queue] = wanted.get(queue, 0) + 1
+    next_key = {
+        queue: fair_keys_reserve(
+            cursor, queue=queue, priority=stage.priority, group_key=stage.fairness_key, count=count
+        )
+        for queue, count in sorted(wanted.items())  # a fixed order: two enqueues lock lanes alike
+    }
+    keys: list[int] = []
+    for queue in queues:
+        keys.append(next_key[queue])
+        next_key[queue] += 1
+    return keys
 
 
 def stage_pause(*, stage: Stage) -> int:
@@ -158,9 +202,7 @@ def stage_pause(*, stage: Stage) -> int:
     (handlers that loop may check `job_should_stop`). Returns the number of jobs held back."""
     with transaction.atomic():
         Stage.objects.filter(pk=stage.pk, status=StageStatus.RUNNING).update(status=StageStatus.PAUSED)
-        held = Job.objects.filter(stage=stage, round=stage.round, state=JobState.QUEUED).update(
-            state=JobState.PENDING, published_at=None
-        )
+        held = Job.objects.filter(stage=stage, round=stage.round, state=JobState.QUEUED).update(state=JobState.PENDING)
     stage.status = StageStatus.PAUSED
     return held
 
@@ -174,23 +216,42 @@ def stage_resume(*, stage: Stage) -> int:
 
 
 def jobs_requeue_pending(*, stage: Stage) -> int:
+    """`pending → queued` for the round's parked jobs, with new fair keys: a stage that comes back
+    from a pause joins its tenant's share as new work would, instead of jumping the queue."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE orchestration_job
-            SET state = 'queued', available_at = now(), published_at = now(), lease_owner = ''
-            WHERE stage_id = %s AND round = %s AND state = 'pending'
-            RETURNING id, key, queue
-            """,
+            "SELECT id, queue FROM orchestration_job WHERE stage_id = %s AND round = %s AND state = 'pending' "
+            "ORDER BY fair_key, id FOR UPDATE",
             [stage.pk, stage.round],
         )
-        rows = cursor.fetchall()
-    publish_on_commit([Dispatch(job_id=row[0], key=row[1], queue=row[2]) for row in rows])
-    return len(rows)
+        parked = cursor.fetchall()
+        if not parked:
+            return 0
+        fair_keys = _fair_keys(cursor, stage=stage, queues=[queue for _, queue in parked])
+        cursor.execute(
+            """
+            UPDATE orchestration_job AS j
+            SET state = 'queued', available_at = now(), lease_owner = '', fair_key = p.fair_key
+            FROM unnest(%s::bigint[], %s::bigint[]) AS p(id, fair_key)
+            WHERE j.id = p.id AND j.state = 'pending'
+            RETURNING j.queue
+            """,
+            [[job_id for job_id, _ in parked], fair_keys],
+        )
+        queues = [row[0] for row in cursor.fetchall()]
+    ring_on_commit(queues)
+    return len(queues)
 
 
 def job_should_stop(job: Job) -> bool:
-    """For long handlers: true when the job's stage was paused or the job was taken away."""
+    """For long handlers: true when the job's stage was paused or cancelled, or the job was taken
+    away (at once when the lease keeper found its lease gone)."""
+    if leases.keeper.is_lost(job.lease_owner):
+        return True
     return not Job.objects.filter(
-        pk=job.pk, state=JobState.RUNNING, lease_owner=job.lease_owner, stage__status=StageStatus.RUNNING
+        pk=job.pk,
+        state=JobState.RUNNING,
+        lease_owner=job.lease_owner,
+        stage__status=StageStatus.RUNNING,
+        stage__cancel_requested_at__isnull=True,
     ).exists()

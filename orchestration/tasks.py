@@ -1,14 +1,21 @@
-"""Thin Celery entry points: ids in, one service call."""
+"""Thin Celery entry points: ids in, one service call.
+
+Data lane: `drain` (one per doorbell, on the queue it drains). Control lane (queue `control`, its own
+worker process): the reconciler and the sweeper, which must never wait behind data jobs.
+"""
 
 from celery import shared_task
 
 from . import dispatch, recovery, runner
 from .redis_client import get_redis
 
+CONTROL_QUEUE = "control"
 
-@shared_task(name=dispatch.RUN_JOB_TASK, ignore_result=True)
-def run_job(job_id: int) -> str:
-    return runner.job_execute(job_id)
+
+@shared_task(name=dispatch.DRAIN_TASK, ignore_result=True)
+def drain(queue: str) -> list[str]:
+    """Run due jobs of `queue` until none is claimable; returns the job keys it ran (Flower shows them)."""
+    return runner.queue_drain(queue)
 
 
 @shared_task(name="orchestration.count", ignore_result=True)
@@ -17,16 +24,11 @@ def count(key: str) -> None:
     get_redis().incr(key)
 
 
-@shared_task(name=dispatch.PUBLISH_JOBS_TASK, ignore_result=True)
-def publish_jobs(job_ids: list[int]) -> int:
-    return dispatch.publish_queued(job_ids)
+@shared_task(name="orchestration.reconcile", ignore_result=True)
+def reconcile() -> dict[str, int]:
+    return dispatch.reconcile()
 
 
-@shared_task(name="orchestration.relay_queued_jobs")
-def relay_queued_jobs() -> int:
-    return dispatch.relay_queued_jobs()
-
-
-@shared_task(name="orchestration.recover_expired_jobs")
+@shared_task(name="orchestration.recover_expired_jobs", ignore_result=True)
 def recover_expired_jobs() -> int:
     return recovery.recover_expired_jobs()

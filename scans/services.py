@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError, Conflict
 from orchestration import events, metrics, stages
-from orchestration.models import Job, JobState, Stage
+from orchestration.models import Job, JobState, Priority, Stage
+from tenants.fair_share import tenant_fairness_key
 from tenants.models import Tenant, User
 
 from .models import FINAL_STATUSES, ExecutionStatus, InvalidTransition, Scan, ScanStatus, ServiceExecution, scan_stream
@@ -80,7 +81,14 @@ def scan_create(
         )
         # One engine attempt per user-visible attempt: a failing service is retried by a person (and
         # counted in `attempts`), never silently by the engine. See `jobs.on_service_job_lost`.
-        stage = stages.stage_create(kind=STAGE_KIND, ref=scan.stream, stream=scan.stream, max_attempts=1)
+        stage = stages.stage_create(
+            kind=STAGE_KIND,
+            ref=scan.stream,
+            stream=scan.stream,
+            max_attempts=1,
+            fairness_key=tenant_fairness_key(tenant.pk),
+            priority=Priority.INTERACTIVE,  # someone is waiting for a scan
+        )
         Scan.objects.filter(pk=scan.pk).update(stage=stage)
         scan.stage = stage
         stages.stage_start_round(stage=stage, jobs=[_service_job(scan, name) for name in chosen])

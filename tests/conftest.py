@@ -6,13 +6,23 @@ import pytest
 from tenants.models import Role, Tenant, User
 
 from .helpers import client_for, make_tenant, make_user
-from .workers import WorkerProcess, start_worker
+from .workers import WorkerProcess, start_control_plane, start_worker
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup: None, django_db_blocker: object) -> Iterator[WorkerProcess]:
-    """One real worker process (prefork, 2 pool processes) shared by the session's integration tests.
-    Tests that use it must be `django_db(transaction=True)`: the worker sees only committed rows."""
+def control_plane(django_db_setup: None, django_db_blocker: object) -> Iterator[WorkerProcess]:
+    """The control lane (reconciler, sweeper, campaign recovery on beat), shared by the session. Tests
+    that count what one sweep recovers call the sweeper themselves and must not use this fixture."""
+    worker = start_control_plane()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(control_plane: WorkerProcess) -> Iterator[WorkerProcess]:
+    """One real worker process (prefork, 2 pool processes) shared by the session's integration tests,
+    with the control lane beside it. Tests that use it must be `django_db(transaction=True)`: the
+    worker sees only committed rows."""
     worker = start_worker(concurrency=2)
     yield worker
     worker.stop()

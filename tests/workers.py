@@ -53,7 +53,12 @@ class WorkerProcess:
 
 
 def start_worker(
-    *, concurrency: int = 2, queues: str = "celery,jobs", pool: str = "prefork", env: dict[str, str] | None = None
+    *,
+    concurrency: int = 2,
+    queues: str = "celery,jobs",
+    pool: str = "prefork",
+    env: dict[str, str] | None = None,
+    beat: bool = False,
 ) -> WorkerProcess:
     name = f"test-{uuid.uuid4().hex[:8]}"
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -79,6 +84,8 @@ def start_worker(
         "--without-gossip",
         "--without-mingle",
     ]
+    if beat:  # the periodic control-lane ticks, from inside this worker (tests run one such worker)
+        command += ["--beat", f"--schedule={LOG_DIR / (name + '-beat-schedule')}"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -86,3 +93,8 @@ def start_worker(
     worker = WorkerProcess(name=name, process=process, log_path=log_path, extra_env=env or {})
     worker.wait_ready()
     return worker
+
+
+def start_control_plane(*, env: dict[str, str] | None = None) -> WorkerProcess:
+    """The control lane as production runs it: its own worker on the `control` queue, with beat."""
+    return start_worker(concurrency=1, queues="control", beat=True, env=env)

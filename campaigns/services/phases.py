@@ -12,7 +12,8 @@ from django.utils import timezone
 from core.exceptions import Conflict
 from orchestration import events, metrics, stages
 from orchestration.db import retry_on_conflict
-from orchestration.models import Job, JobState, Stage
+from orchestration.models import Job, JobState, Priority, Stage
+from tenants.fair_share import tenant_fairness_key
 from tenants.models import User
 
 from .. import jobs
@@ -109,6 +110,8 @@ def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str
             ref=stage_ref(campaign_id=campaign.pk, phase=row.phase),
             stream=campaign.stream,
             max_attempts=MAX_ATTEMPTS,
+            fairness_key=tenant_fairness_key(campaign.tenant_id),
+            priority=Priority.BULK,
         )
     assert row.stage is not None
     specs = _batch_specs(campaign=campaign, phase=row.phase, config=config, stage=row.stage)

@@ -220,7 +220,6 @@ def _cancel_stale_jobs(row: CampaignPhase) -> int:
         state=JobState.PENDING,
         lease_owner="",
         lease_expires_at=None,
-        published_at=None,
         error_code=WORKER_LOST,
         error_message="cancelled by restart recovery",
         error_retryable=True,

@@ -16,13 +16,31 @@ def test_task_time_limits_stay_below_the_visibility_timeout():
     assert app.conf.task_soft_time_limit < app.conf.task_time_limit < visibility
 
 
-def test_retry_countdowns_stay_below_the_visibility_timeout_and_longer_delays_wait_in_the_database():
+def test_leases_and_drain_slices_stay_far_below_the_visibility_timeout():
     visibility = app.conf.broker_transport_options["visibility_timeout"]
     engine = settings.RELAY_ENGINE
-    assert engine["MAX_COUNTDOWN_SECONDS"] < visibility
     assert engine["LEASE_SECONDS"] < visibility
+    assert engine["DRAIN_SLICE_SECONDS"] < visibility
 
 
-def test_the_relay_and_the_recovery_sweep_are_scheduled():
-    tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert {"orchestration.relay_queued_jobs", "orchestration.recover_expired_jobs"} <= tasks
+def test_no_task_uses_a_broker_countdown_delays_live_in_postgresql():
+    import subprocess
+
+    found = subprocess.run(
+        ["grep", "-rnE", "countdown=|eta=", "orchestration", "campaigns", "workflow_runs", "scans", "--include=*.py"],
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+    )
+    assert found.stdout == ""
+
+
+def test_the_control_lane_is_scheduled_with_expiring_ticks_on_its_own_queue():
+    schedule = app.conf.beat_schedule
+    tasks = {entry["task"] for entry in schedule.values()}
+    assert {"orchestration.reconcile", "orchestration.recover_expired_jobs", "campaigns.rehydrate"} <= tasks
+    for entry in schedule.values():
+        assert entry["options"]["queue"] == "control"
+        assert 0 < entry["options"]["expires"] <= entry["schedule"]
+    for task in tasks:
+        assert app.conf.task_routes[task]["queue"] == "control"

@@ -1,13 +1,12 @@
-"""Jobs are published after commit with the job key as task id; a broker outage loses nothing."""
-
-import time
+"""Doorbells after commit, never before; a lost doorbell loses nothing: the reconciler rings again."""
 
 import pytest
 from django.db import transaction
 
 from orchestration import diagnostics, dispatch, stages
-from orchestration.dispatch import relay_queued_jobs
+from orchestration.dispatch import reconcile
 from orchestration.models import Job, JobState
+from orchestration.runner import queue_drain
 
 from ..helpers import wait_until
 from .engine import PRIVATE_QUEUE, finalised, probe, start_stage
@@ -19,22 +18,35 @@ class BrokerDown(ConnectionRefusedError):
     pass
 
 
-def test_nothing_is_published_before_commit_and_the_task_id_is_the_job_key(db, monkeypatch):
-    sent: list[tuple[str, list[int]]] = []
+def recorded_bells(monkeypatch) -> list[tuple[str, list[str], str]]:
+    sent: list[tuple[str, list[str], str]] = []
     monkeypatch.setattr(
-        dispatch.current_app, "send_task", lambda name, args, task_id, **kw: sent.append((task_id, args))
+        dispatch.current_app, "send_task", lambda name, args, queue, **kw: sent.append((name, args, queue))
     )
+    monkeypatch.setattr(dispatch, "get_redis", lambda: type("R", (), {"llen": lambda self, q: 0})())
+    return sent
+
+
+def test_doorbells_ring_after_commit_and_name_only_the_queue(db, monkeypatch):
+    sent = recorded_bells(monkeypatch)
     with transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="dispatch-commit")
-        stages.stage_start_round(stage=stage, jobs=[probe("dispatch:a"), probe("dispatch:b")])
+        stages.stage_start_round(stage=stage, jobs=[probe("dispatch:a"), probe("dispatch:b", queue=PRIVATE_QUEUE)])
         assert sent == []
-    job_ids = dict(Job.objects.values_list("key", "id"))
-    assert sorted(sent) == [("dispatch:a", [job_ids["dispatch:a"]]), ("dispatch:b", [job_ids["dispatch:b"]])]
+    assert sorted(sent) == [
+        (dispatch.DRAIN_TASK, ["jobs"], "jobs"),
+        (dispatch.DRAIN_TASK, [PRIVATE_QUEUE], PRIVATE_QUEUE),
+    ]
 
 
-def test_a_rolled_back_transaction_publishes_nothing_and_leaves_no_job(db, monkeypatch):
-    sent: list[str] = []
-    monkeypatch.setattr(dispatch.current_app, "send_task", lambda name, args, task_id, **kw: sent.append(task_id))
+def test_a_large_enqueue_rings_a_bounded_number_of_bells(db, monkeypatch):
+    sent = recorded_bells(monkeypatch)
+    start_stage([probe(f"dispatch:many:{i}", queue=PRIVATE_QUEUE) for i in range(1000)], ref="dispatch-many")
+    assert len(sent) == 16  # BELLS_MAX: enough to wake the workers, not one message per job
+
+
+def test_a_rolled_back_transaction_rings_nothing_and_leaves_no_job(db, monkeypatch):
+    sent = recorded_bells(monkeypatch)
     with pytest.raises(RuntimeError), transaction.atomic():
         stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="dispatch-rollback")
         stages.stage_start_round(stage=stage, jobs=[probe("dispatch:rolled-back")])
@@ -42,41 +54,33 @@ def test_a_rolled_back_transaction_publishes_nothing_and_leaves_no_job(db, monke
     assert sent == [] and not Job.objects.filter(key="dispatch:rolled-back").exists()
 
 
-def test_a_broker_outage_at_commit_time_loses_no_job(celery_worker, monkeypatch):
+def test_a_broker_outage_at_commit_time_loses_no_job(worker_factory, monkeypatch):
+    queue = "tests-dispatch-outage"
+    worker_factory(concurrency=1, queues=queue)
+
     def broker_down(*args, **kwargs):
         raise BrokerDown("Error 111 connecting to the broker")
 
     with monkeypatch.context() as patch:
         patch.setattr(dispatch.current_app, "producer_or_acquire", broker_down)
-        stage = start_stage([probe(f"outage:{i}") for i in range(5)], ref="dispatch-outage")
+        stage = start_stage([probe(f"outage:{i}", queue=queue) for i in range(5)], ref="dispatch-outage")
 
-    time.sleep(1)
     assert set(Job.objects.filter(stage=stage).values_list("state", flat=True)) == {JobState.QUEUED}
     assert all(diagnostics.probe_runs(f"outage:{i}") == 0 for i in range(5))
 
-    # The broker is back; the relay (a beat task) finds the jobs whose message never arrived.
-    wait_until(lambda: relay_queued_jobs() == 5, timeout=20, interval=0.5, message="relay republished")
+    # The broker is back; the reconciler (a control-lane tick) sees due jobs nobody drains and rings.
+    wait_until(lambda: reconcile().get(queue), timeout=20, interval=0.5, message="reconciler rang")
     done = wait_until(lambda: finalised(stage), message="stage finalised")
 
     assert done.succeeded == 5
     assert all(diagnostics.probe_runs(f"outage:{i}") == 1 for i in range(5))
 
 
-def test_the_relay_leaves_jobs_alone_while_their_messages_wait_in_the_broker(db, monkeypatch):
-    start_stage(
-        [probe("relay:backlog", queue=PRIVATE_QUEUE)], ref="relay-backlog"
-    )  # published: the message is in Redis
-    Job.objects.filter(key="relay:backlog").update(published_at="2000-01-01T00:00:00Z")
-    monkeypatch.setattr(dispatch, "_queue_is_empty", lambda queue: False)
-
-    assert relay_queued_jobs() == 0
+def test_the_reconciler_leaves_a_queue_alone_while_drains_look_at_it(db, monkeypatch):
+    start_stage([probe("reconcile:busy", queue=PRIVATE_QUEUE)], ref="reconcile-busy")
+    dispatch.drain_looked(PRIVATE_QUEUE)
+    assert PRIVATE_QUEUE not in reconcile()
 
 
-def test_the_relay_publishes_a_due_delayed_retry(db, monkeypatch):
-    sent: list[str] = []
-    start_stage([probe("relay:due", queue=PRIVATE_QUEUE)], ref="relay-due")
-    Job.objects.filter(key="relay:due").update(published_at=None)
-    monkeypatch.setattr(dispatch.current_app, "send_task", lambda name, args, task_id, **kw: sent.append(task_id))
-
-    assert relay_queued_jobs() == 1
-    assert sent == ["relay:due"]
+def test_a_doorbell_for_an_empty_queue_runs_nothing(db):
+    assert queue_drain("tests-nothing-here") == []

@@ -20,6 +20,8 @@ from django.db import transaction
 
 from core.exceptions import ApplicationError
 from orchestration import events, metrics, stages
+from orchestration.models import Priority
+from tenants.fair_share import tenant_fairness_key
 from tenants.models import Tenant, User
 
 from .. import jobs
@@ -29,6 +31,8 @@ from .credits import credit_account_lock, credits_charge
 logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# A run this small is someone waiting at the screen: its jobs are claimed before bulk work.
+INTERACTIVE_RUN_MAX_FILES = 20
 
 
 def storage_name(*, run_id: uuid.UUID | str, index: int, name: str) -> str:
@@ -143,7 +147,12 @@ def _start(
         batch_size=2000,
     )
     stage = stages.stage_create(
-        kind=jobs.STAGE_KIND, ref=f"run:{run.pk}", stream=run.stream, max_attempts=template.max_attempts
+        kind=jobs.STAGE_KIND,
+        ref=f"run:{run.pk}",
+        stream=run.stream,
+        max_attempts=template.max_attempts,
+        fairness_key=tenant_fairness_key(tenant.pk),
+        priority=Priority.INTERACTIVE if len(stored) <= INTERACTIVE_RUN_MAX_FILES else Priority.BULK,
     )
     specs = jobs.round_jobs(run=run, files=[(file.pk, file.index, 0) for file in files])
     run.stage = stage

@@ -1,0 +1,121 @@
+"""Claims: a worker takes due jobs of a queue itself, in fair order, within every group's cap.
+
+A claim is one short transaction:
+1. a transaction-scoped advisory lock, so that the running counts read in step 2 stay true until this
+   claim commits (a cap holds exactly across all workers; claims are a few milliseconds);
+2. the due candidates in `priority DESC, fair_key, id` order (one scan of the `job_claim_order`
+   index), skipping rows other transactions hold and groups at their cap;
+3. `queued → running` for the chosen ones, guarded on the state, with a fresh claim token each.
+
+Messages play no part: whatever the broker lost, duplicated or delivered late, a job runs only when a
+claim moved it to `running`, and only the holder of its token can end it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from django.db import connection, transaction
+
+from . import leases
+from .conf import engine_setting
+from .fairness import default_max_running
+from .models import Job
+
+CLAIM_LOCK = 0x52454C4159  # "RELAY": the advisory lock every claim takes
+
+_JOB_FIELDS = list(Job._meta.concrete_fields)
+_JOB_COLUMNS = ", ".join(f"j.{field.column}" for field in _JOB_FIELDS)
+
+
+def jobs_claim(*, queue: str, limit: int = 1) -> list[Job]:
+    """Claim up to `limit` due jobs of `queue` for this process. Returns them `running`, leased."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+        cursor.execute(
+            """
+            WITH load AS (
+                SELECT group_key, count(*) AS running FROM orchestration_job
+                WHERE state = 'running' GROUP BY group_key
+            ), room AS (
+                SELECT load.group_key, coalesce(share.max_running, %(default_cap)s) - load.running AS room
+                FROM load LEFT JOIN orchestration_fairshare AS share ON share.group_key = load.group_key
+            ), candidates AS (
+                SELECT id, group_key FROM orchestration_job AS j
+                WHERE queue = %(queue)s AND state = 'queued' AND available_at <= now()
+                  AND NOT EXISTS (SELECT 1 FROM room WHERE room.group_key = j.group_key AND room.room <= 0)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM orchestration_fairshare AS share
+                      WHERE share.group_key = j.group_key AND share.max_running = 0
+                  )
+                ORDER BY priority DESC, fair_key, id
+                LIMIT %(scan)s
+                FOR UPDATE SKIP LOCKED
+            )
+            SELECT candidates.id, candidates.group_key,
+                   coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
+                                        WHERE share.group_key = candidates.group_key), %(default_cap)s)
+            FROM candidates LEFT JOIN room ON room.group_key = candidates.group_key
+            """,
+            {"queue": queue, "scan": limit * 4, "default_cap": default_max_running()},
+        )
+        chosen = _within_caps(cursor.fetchall(), limit=limit)
+        if not chosen:
+            return []
+        tokens = [uuid.uuid4().hex for _ in chosen]
+        cursor.execute(
+            f"""
+            UPDATE orchestration_job AS j
+            SET state = 'running', attempts = j.attempts + 1, lease_owner = c.token, worker = %s,
+                lease_expires_at = now() + make_interval(secs => %s), started_at = now(), finished_at = NULL
+            FROM unnest(%s::bigint[], %s::text[]) AS c(id, token)
+            WHERE j.id = c.id AND j.state = 'queued'
+            RETURNING {_JOB_COLUMNS}
+            """,
+            [leases.worker_name(), engine_setting("LEASE_SECONDS"), chosen, tokens],
+        )
+        rows = cursor.fetchall()
+    jobs = [_job_from_row(row) for row in rows]
+    jobs.sort(key=lambda job: (-job.priority, job.fair_key, job.pk))
+    return jobs
+
+
+def _within_caps(candidates: list[tuple[int, str, int]], *, limit: int) -> list[int]:
+    """Candidates come in claim order; take each while its group has room left."""
+    taken: Counter[str] = Counter()
+    chosen: list[int] = []
+    for job_id, group_key, room in candidates:
+        if taken[group_key] < room:
+            taken[group_key] += 1
+            chosen.append(job_id)
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+def _job_from_row(row: Any) -> Job:
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(_JOB_FIELDS, row, strict=True)
+    ]
+    return Job.from_db(connection.alias, [field.attname for field in _JOB_FIELDS], values)
+
+
+def job_claim_named(job_id: int) -> Job | None:
+    """`queued → running` for one named job, if and only if it is still queued and due (an operator's
+    "run now", tests that play a worker). Caps and fair order do not apply."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE orchestration_job AS j
+            SET state = 'running', attempts = j.attempts + 1, lease_owner = %s, worker = %s,
+                lease_expires_at = now() + make_interval(secs => %s), started_at = now(), finished_at = NULL
+            WHERE j.id = %s AND j.state = 'queued' AND j.available_at <= now() + interval '1 second'
+            RETURNING {_JOB_COLUMNS}
+            """,
+            [uuid.uuid4().hex, leases.worker_name(), engine_setting("LEASE_SECONDS"), job_id],
+        )
+        row = cursor.fetchone()
+    return None if row is None else _job_from_row(row)
