@@ -2,10 +2,12 @@
 (`manage.py engine_probe`), and is what the engine's own tests and benchmark run.
 
 A probe's payload says what it does: `sleep` seconds, fail retryably until attempt `fail_until`,
-fail fatally when `fatal` is true. Every execution is counted in Redis under its key, so a test can
+fail fatally when `fatal` is true, SIGKILL its own worker process when `kill_worker` is true. Every execution is counted in Redis under its key, so a test can
 prove a job ran exactly once.
 """
 
+import os
+import signal
 import time
 from typing import Any
 
@@ -24,6 +26,8 @@ def run_probe(job: Job) -> dict[str, Any]:
     payload = job.payload
     if not payload.get("noop"):
         get_redis().hincrby(RUNS_KEY, job.key, 1)
+    if payload.get("kill_worker"):
+        os.kill(os.getpid(), signal.SIGKILL)
     if payload.get("sleep"):
         time.sleep(float(payload["sleep"]))
     if payload.get("fatal"):

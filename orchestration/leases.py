@@ -2,8 +2,8 @@
 announces the process as alive (the health endpoint counts these) only after a database round trip
 from this process succeeded, so "workers ok" means "workers that can reach PostgreSQL".
 
-A lease that the renewal finds gone (the sweeper took the job back) is marked lost at once:
-`stages.job_should_stop` answers true for it without another query.
+A lease that the renewal finds gone (the sweeper took the job back), or whose stage was cancelled, is
+marked at once: `stages.job_should_stop` answers true for it without another query.
 """
 
 from __future__ import annotations
@@ -57,12 +57,13 @@ class LeaseKeeper:
             self._tokens.discard(token)
             self._lost.discard(token)
 
-    def is_lost(self, token: str) -> bool:
+    def told_to_stop(self, token: str) -> bool:
         with self._lock:
             return token in self._lost
 
     def renew_now(self) -> set[str]:
-        """Renew every held lease once; returns the tokens found lost (also kept for `is_lost`)."""
+        """Renew every held lease once; returns the tokens that must stop (also kept for `told_to_stop`):
+        leases found gone, and jobs whose stage was cancelled."""
         with self._lock:
             tokens = list(self._tokens - self._lost)
         lost: set[str] = set()
@@ -70,18 +71,20 @@ class LeaseKeeper:
             if tokens:
                 cursor.execute(
                     """
-                    UPDATE orchestration_job SET lease_expires_at = now() + make_interval(secs => %s)
-                    WHERE lease_owner = ANY(%s) AND state = 'running'
-                    RETURNING lease_owner
+                    UPDATE orchestration_job AS j SET lease_expires_at = now() + make_interval(secs => %s)
+                    FROM orchestration_stage AS s
+                    WHERE j.lease_owner = ANY(%s) AND j.state = 'running' AND s.id = j.stage_id
+                    RETURNING j.lease_owner, s.cancel_requested_at IS NOT NULL
                     """,
                     [engine_setting("LEASE_SECONDS"), tokens],
                 )
-                renewed = {row[0] for row in cursor.fetchall()}
-                lost = set(tokens) - renewed
+                rows = cursor.fetchall()
+                renewed = {token for token, _ in rows}
+                lost = (set(tokens) - renewed) | {token for token, cancelled in rows if cancelled}
             else:
                 cursor.execute("SELECT 1")  # the heartbeat below vouches for a working connection
         if lost:
-            logger.warning("engine.lease_lost tokens=%s", ",".join(sorted(lost)))
+            logger.warning("engine.lease_stop tokens=%s", ",".join(sorted(lost)))
             with self._lock:
                 self._lost |= lost & self._tokens
         return lost

@@ -246,7 +246,7 @@ def jobs_requeue_pending(*, stage: Stage) -> int:
 def job_should_stop(job: Job) -> bool:
     """For long handlers: true when the job's stage was paused or cancelled, or the job was taken
     away (at once when the lease keeper found its lease gone)."""
-    if leases.keeper.is_lost(job.lease_owner):
+    if leases.keeper.told_to_stop(job.lease_owner):
         return True
     return not Job.objects.filter(
         pk=job.pk,

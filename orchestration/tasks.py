@@ -6,7 +6,7 @@ worker process): the reconciler and the sweeper, which must never wait behind da
 
 from celery import shared_task
 
-from . import dispatch, recovery, runner
+from . import cancel, dispatch, recovery, runner
 from .redis_client import get_redis
 
 CONTROL_QUEUE = "control"
@@ -31,4 +31,4 @@ def reconcile() -> dict[str, int]:
 
 @shared_task(name="orchestration.recover_expired_jobs", ignore_result=True)
 def recover_expired_jobs() -> int:
-    return recovery.recover_expired_jobs()
+    return recovery.recover_expired_jobs() + cancel.abandon_overdue_cancelled_jobs()

@@ -6,14 +6,17 @@ import pytest
 from tenants.models import Role, Tenant, User
 
 from .helpers import client_for, make_tenant, make_user
-from .workers import WorkerProcess, start_control_plane, start_worker
+from devstack.workers import WorkerProcess, start_control_plane, start_worker
 
 
 @pytest.fixture(scope="session")
 def control_plane(django_db_setup: None, django_db_blocker: object) -> Iterator[WorkerProcess]:
-    """The control lane (reconciler, sweeper, campaign recovery on beat), shared by the session. Tests
-    that count what one sweep recovers call the sweeper themselves and must not use this fixture."""
-    worker = start_control_plane()
+    """The control lane's reconciler, shared by the session: it rings queues whose due jobs nobody
+    drains (delayed retries, lost doorbells). Its sweeper and campaign recovery are off here, so that
+    tests that play a lost worker call the sweeper themselves and see exactly what it did."""
+    worker = start_control_plane(
+        env={"RELAY_RECOVER_INTERVAL_SECONDS": "86400", "RELAY_CAMPAIGN_REHYDRATE_INTERVAL_SECONDS": "86400"}
+    )
     yield worker
     worker.stop()
 

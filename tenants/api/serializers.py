@@ -37,3 +37,17 @@ class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
     expiry = serializers.DateTimeField(allow_null=True)
     user = UserSerializer()
+
+
+class FairShareSerializer(serializers.Serializer):
+    maxRunningJobs = serializers.IntegerField(  # noqa: N815 - the API's JSON name
+        min_value=0,
+        max_value=100_000,
+        allow_null=True,
+        help_text="Jobs of this tenant running at once across all workers; 0 holds its work; null: the default.",
+    )
+
+
+class FairShareOutSerializer(serializers.Serializer):
+    maxRunningJobs = serializers.IntegerField()  # noqa: N815
+    default = serializers.IntegerField()

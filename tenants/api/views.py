@@ -1,4 +1,6 @@
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
 from rest_framework import status
@@ -9,12 +11,20 @@ from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
 
-from .. import services
+from .. import fair_share, services
 from ..auth import user_of
 from ..models import Tenant, User
 from ..permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
 from ..selectors import acting_tenant, get_scoped, scoped
-from .serializers import LoginSerializer, TenantSerializer, TokenSerializer, UserCreateSerializer, UserSerializer
+from .serializers import (
+    FairShareOutSerializer,
+    FairShareSerializer,
+    LoginSerializer,
+    TenantSerializer,
+    TokenSerializer,
+    UserCreateSerializer,
+    UserSerializer,
+)
 
 
 class LoginApi(APIView):
@@ -67,6 +77,33 @@ class TenantListApi(APIView):
         serializer.is_valid(raise_exception=True)
         tenant = services.tenant_create(**serializer.validated_data)
         return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
+
+
+class TenantFairShareApi(APIView):
+    """A tenant's share of the workers: its cap on running jobs (platform admins)."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    def _tenant(self, tenant_id: str) -> Tenant:
+        try:
+            return Tenant.objects.get(pk=tenant_id)
+        except (Tenant.DoesNotExist, ValueError, DjangoValidationError) as exc:
+            raise Http404 from exc
+
+    @extend_schema(responses={200: FairShareOutSerializer})
+    def get(self, request: Request, tenant_id: str) -> Response:
+        return Response(fair_share.tenant_max_running(self._tenant(tenant_id)))
+
+    @extend_schema(request=FairShareSerializer, responses={200: FairShareOutSerializer})
+    def put(self, request: Request, tenant_id: str) -> Response:
+        tenant = self._tenant(tenant_id)
+        serializer = FairShareSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(
+            fair_share.tenant_max_running_set(
+                tenant=tenant, max_running=serializer.validated_data["maxRunningJobs"], actor=user_of(request)
+            )
+        )
 
 
 class UserListApi(APIView):

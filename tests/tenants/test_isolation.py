@@ -87,3 +87,19 @@ def test_a_platform_admin_acts_on_any_tenant(platform_admin, other_tenant):
 
 def test_only_platform_admins_list_tenants(admin_client):
     assert admin_client.get("/api/tenants").status_code == 403
+
+
+def test_platform_admins_set_a_tenants_cap_on_running_jobs(platform_admin, tenant, admin_client):
+    from orchestration import fairness
+    from tenants.fair_share import tenant_fairness_key
+
+    platform = client_for(platform_admin)
+    url = f"/api/tenants/{tenant.pk}/fair-share"
+    assert platform.get(url).json() == {"maxRunningJobs": 50, "default": 50}
+    assert platform.put(url, {"maxRunningJobs": 3}, format="json").json()["maxRunningJobs"] == 3
+    assert fairness.max_running_of(tenant_fairness_key(tenant.pk)) == 3
+    bad = platform.put(url, {"maxRunningJobs": -1}, format="json")
+    assert bad.status_code == 400 and "maxRunningJobs" in bad.json()["error"]["fields"]
+    assert platform.put(url, {"maxRunningJobs": None}, format="json").json()["maxRunningJobs"] == 50
+    assert admin_client.put(url, {"maxRunningJobs": 500}, format="json").status_code == 403
+    assert platform.get("/api/tenants/00000000-0000-0000-0000-000000000000/fair-share").status_code == 404

@@ -1,4 +1,4 @@
-"""Run Continue in a process that dies right after the transaction commits, before any job is published.
+"""Run Continue in a process that dies right after the transaction commits, before it rings a doorbell.
 
 `python -m tests.workflow_runs.crash_after_commit <run_id> <user_id>`; exits with status 137.
 """
@@ -17,9 +17,9 @@ def main() -> None:
     from workflow_runs.services.retry import workflow_run_retry_failed
 
     def die(*args: object, **kwargs: object) -> None:
-        os._exit(137)  # the first after-commit callback is the publish: the process is gone before it sends
+        os._exit(137)  # the first after-commit callback rings: the process is gone before it sends
 
-    dispatch.publish_now = die  # type: ignore[assignment]
+    dispatch.ring = die  # type: ignore[assignment]
     workflow_run_retry_failed(run_id=sys.argv[1], actor=User.objects.get(pk=sys.argv[2]))
     os._exit(1)  # not reached when the crash happened where intended
 

@@ -1,4 +1,4 @@
-"""Real Celery worker processes for integration tests, pointed at the test database."""
+"""Real Celery worker processes for tests and benchmarks, pointed at the database they use."""
 
 from __future__ import annotations
 
