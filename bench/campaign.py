@@ -44,8 +44,8 @@ from campaigns.phases import PHASES  # noqa: E402
 from campaigns.phases import domain_generation as generation  # noqa: E402
 from campaigns.services.campaigns import campaign_create, campaign_delete, campaign_set_mode, phase_config_set  # noqa: E402
 from campaigns.services.phases import phase_start  # noqa: E402
-from tenants.models import Tenant  # noqa: E402
 from devstack.workers import start_worker  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
 
 N = int(os.environ.get("BENCH_CAMPAIGN_N", sys.argv[1] if len(sys.argv) > 1 else 100_000))
 ROUNDS = int(os.environ.get("BENCH_CAMPAIGN_ROUNDS", "3"))

@@ -21,9 +21,9 @@ setup_django()
 
 from django.db import transaction  # noqa: E402
 
+from devstack.workers import start_worker  # noqa: E402
 from orchestration import diagnostics, stages  # noqa: E402
 from orchestration.models import Stage  # noqa: E402
-from devstack.workers import start_worker  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "5000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))

@@ -3,10 +3,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.workers import WorkerProcess, start_control_plane, start_worker
 from tenants.models import Role, Tenant, User
 
 from .helpers import client_for, make_tenant, make_user
-from devstack.workers import WorkerProcess, start_control_plane, start_worker
 
 
 @pytest.fixture(scope="session")

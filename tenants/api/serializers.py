@@ -40,7 +40,7 @@ class TokenSerializer(serializers.Serializer):
 
 
 class FairShareSerializer(serializers.Serializer):
-    maxRunningJobs = serializers.IntegerField(  # noqa: N815 - the API's JSON name
+    maxRunningJobs = serializers.IntegerField(
         min_value=0,
         max_value=100_000,
         allow_null=True,
@@ -49,5 +49,5 @@ class FairShareSerializer(serializers.Serializer):
 
 
 class FairShareOutSerializer(serializers.Serializer):
-    maxRunningJobs = serializers.IntegerField()  # noqa: N815
+    maxRunningJobs = serializers.IntegerField()
     default = serializers.IntegerField()

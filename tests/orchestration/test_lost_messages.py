@@ -19,12 +19,12 @@ from django.db import connection, transaction
 
 from devstack.ports import wait_for_port
 from devstack.redis import _redis_server as redis_server
+from devstack.workers import ROOT
 from orchestration import diagnostics, dispatch, stages
 from orchestration.models import Job, JobState, Stage
 from orchestration.redis_client import get_redis
 
 from ..helpers import wait_until
-from devstack.workers import ROOT
 from .engine import probe
 
 pytestmark = pytest.mark.django_db(transaction=True)

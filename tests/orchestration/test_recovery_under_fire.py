@@ -4,6 +4,7 @@ worker ends `failed` after its attempts, and the control lane sweeps while every
 import pytest
 from django.db import transaction
 
+from devstack.workers import start_control_plane
 from orchestration import diagnostics, stages
 from orchestration.errors import RECOVERY_FAILED, WORKER_LOST
 from orchestration.models import Job, JobState, Stage
@@ -12,7 +13,6 @@ from orchestration.registry import LostAction, StageKind, register_stage_kind
 from orchestration.runner import job_claim
 
 from ..helpers import wait_until
-from devstack.workers import start_control_plane
 from .engine import PRIVATE_QUEUE, finalised, probe, start_stage
 
 pytestmark = pytest.mark.django_db(transaction=True)

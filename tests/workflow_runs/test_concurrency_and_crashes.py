@@ -10,9 +10,9 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
+from devstack.workers import ROOT
 from orchestration.models import Event, Job, JobState
 from orchestration.recovery import recover_expired_jobs
-from devstack.workers import ROOT
 from workflow_runs.models import CreditAccount, CreditLedgerEntry, FileStatus, RunStatus, WorkflowRun
 
 from ..helpers import client_for, wait_until
