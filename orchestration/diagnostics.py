@@ -2,8 +2,8 @@
 (`manage.py engine_probe`), and is what the engine's own tests and benchmark run.
 
 A probe's payload says what it does: `sleep` seconds, fail retryably until attempt `fail_until`,
-fail fatally when `fatal` is true, SIGKILL its own worker process when `kill_worker` is true. Every execution is counted in Redis under its key, so a test can
-prove a job ran exactly once.
+fail fatally when `fatal` is true, SIGKILL its own worker process when `kill_worker` is true.
+Every execution is counted in Redis under its key, so a test can prove a job ran exactly once.
 """
 
 import os
