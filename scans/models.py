@@ -19,17 +19,19 @@ class ScanStatus(models.TextChoices):
     COMPLETED = "completed"  # every service succeeded
     PARTIAL = "partial"  # some did
     FAILED = "failed"  # none did
+    CANCELLED = "cancelled"  # a person cancelled it; services that had finished keep their results
 
 
 # The only moves a scan may make; `Scan.check_transition` enforces them for every writer.
 SCAN_TRANSITIONS: dict[str, frozenset[str]] = {
-    ScanStatus.PENDING: frozenset({ScanStatus.RUNNING, ScanStatus.FAILED}),
-    ScanStatus.RUNNING: frozenset({ScanStatus.COMPLETED, ScanStatus.PARTIAL, ScanStatus.FAILED}),
+    ScanStatus.PENDING: frozenset({ScanStatus.RUNNING, ScanStatus.FAILED, ScanStatus.CANCELLED}),
+    ScanStatus.RUNNING: frozenset({ScanStatus.COMPLETED, ScanStatus.PARTIAL, ScanStatus.FAILED, ScanStatus.CANCELLED}),
     ScanStatus.COMPLETED: frozenset({ScanStatus.RUNNING}),  # a retry
     ScanStatus.PARTIAL: frozenset({ScanStatus.RUNNING}),
     ScanStatus.FAILED: frozenset({ScanStatus.RUNNING}),
+    ScanStatus.CANCELLED: frozenset(),  # final
 }
-FINAL_STATUSES = (ScanStatus.COMPLETED, ScanStatus.PARTIAL, ScanStatus.FAILED)
+FINAL_STATUSES = (ScanStatus.COMPLETED, ScanStatus.PARTIAL, ScanStatus.FAILED, ScanStatus.CANCELLED)
 
 
 class InvalidTransition(Exception):
@@ -59,6 +61,10 @@ class Scan(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -85,11 +91,15 @@ class ExecutionStatus(models.TextChoices):
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
-    ExecutionStatus.PENDING: frozenset({ExecutionStatus.RUNNING, ExecutionStatus.SUCCESS, ExecutionStatus.FAILED}),
-    ExecutionStatus.RUNNING: frozenset({ExecutionStatus.SUCCESS, ExecutionStatus.FAILED}),
+    ExecutionStatus.PENDING: frozenset(
+        {ExecutionStatus.RUNNING, ExecutionStatus.SUCCESS, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
+    ),
+    ExecutionStatus.RUNNING: frozenset({ExecutionStatus.SUCCESS, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}),
+    ExecutionStatus.CANCELLED: frozenset(),
     ExecutionStatus.SUCCESS: frozenset(),  # a success is never run again
     ExecutionStatus.FAILED: frozenset({ExecutionStatus.PENDING}),  # a retry
 }

@@ -17,7 +17,8 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, Conflict
-from orchestration import events, metrics, stages
+from orchestration import cancel, events, metrics, stages
+from orchestration.db import retry_on_conflict
 from orchestration.models import Job, JobState, Priority, Stage
 from tenants.fair_share import tenant_fairness_key
 from tenants.models import Tenant, User
@@ -213,6 +214,9 @@ def execution_record_end(*, job: Job) -> None:
         return
     now = timezone.now()
     ok = job.state == JobState.SUCCEEDED
+    if job.state == JobState.CANCELLED:
+        _executions_cancel(scan_id=scan_id, services=[service])
+        return
     target = ExecutionStatus.SUCCESS if ok else ExecutionStatus.FAILED
     execution.check_transition(target)
     execution.status = target
@@ -264,6 +268,9 @@ def scan_finalise(*, stage: Stage) -> None:
     """Once per engine round, in the transaction of the job that ended it: recalculate the scan status
     from every service (including those a partial retry did not touch)."""
     scan = Scan.objects.select_for_update().get(stage=stage)
+    if stage.cancel_requested_at is not None:
+        _scan_finalise_cancelled(scan=scan, stage=stage)
+        return
     statuses = dict(scan.executions.values_list("service", "status"))
     outcome = scan_outcome(list(statuses.values()))
     now = timezone.now()
@@ -284,3 +291,55 @@ def scan_finalise(*, stage: Stage) -> None:
     logger.info(
         "scans.scan_finalised tenant=%s scan=%s round=%s status=%s", scan.tenant_id, scan.pk, stage.round, outcome
     )
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    scan: Scan
+    already: bool  # a duplicate cancel: nothing changed
+
+
+@retry_on_conflict(attempts=3)
+def scan_cancel(*, scan: Scan, actor: User) -> CancelOutcome:
+    """Cancel a scan that has not finished: services not started never run, running ones end
+    `cancelled` unless they finish first (their results are kept); the scan ends `cancelled` once
+    nothing runs. A second cancel is a no-op; a finished scan cannot be cancelled (409)."""
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().get(pk=scan.pk)
+        if scan.cancelled_at is not None:
+            return CancelOutcome(scan=scan, already=True)
+        if scan.status in FINAL_STATUSES or scan.stage is None:
+            raise Conflict(f"The scan is {scan.status} already; there is nothing to cancel.", code="scan_finished")
+        now = timezone.now()
+        Scan.objects.filter(pk=scan.pk).update(cancelled_at=now, cancelled_by=actor)
+        events.emit(stream=scan.stream, type="scan_cancel_requested", payload={"scanId": str(scan.pk), "by": actor.pk})
+        cancel.stage_cancel(stage=scan.stage)
+    logger.info("scans.scan_cancel tenant=%s scan=%s actor=%s", scan.tenant_id, scan.pk, actor.pk)
+    scan.refresh_from_db()
+    return CancelOutcome(scan=scan, already=False)
+
+
+def _executions_cancel(*, scan_id: Any, services: Sequence[str] | None = None) -> list[str]:
+    unfinished = ServiceExecution.objects.filter(
+        scan_id=scan_id, status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
+    )
+    if services is not None:
+        unfinished = unfinished.filter(service__in=services)
+    names = list(unfinished.values_list("service", flat=True))
+    unfinished.update(status=ExecutionStatus.CANCELLED, finished_at=timezone.now(), error_code="cancelled")
+    for name in names:
+        events.emit(stream=scan_stream(scan_id), type="service_cancelled", payload={"service": name})
+    return names
+
+
+def _scan_finalise_cancelled(*, scan: Scan, stage: Stage) -> None:
+    _executions_cancel(scan_id=scan.pk)  # services whose jobs were cancelled before they ran
+    statuses = dict(scan.executions.values_list("service", "status"))
+    scan_transition(scan=scan, target=ScanStatus.CANCELLED, finished_at=timezone.now())
+    events.emit(
+        stream=scan.stream,
+        type="scan_cancelled",
+        payload={"scanId": str(scan.pk), "status": ScanStatus.CANCELLED, "round": stage.round, "services": statuses},
+    )
+    metrics.incr("relay_scans_finalised_total", status=ScanStatus.CANCELLED)
+    logger.info("scans.scan_cancelled tenant=%s scan=%s round=%s", scan.tenant_id, scan.pk, stage.round)

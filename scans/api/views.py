@@ -14,7 +14,7 @@ from core.exceptions import ApplicationError
 from core.sse import object_event_stream
 from tenants.auth import user_of
 from tenants.models import User
-from tenants.permissions import IsTenantUser
+from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
 from .. import checks, conf, selectors, services
@@ -104,6 +104,21 @@ def _check_may_retry(*, user: User, scan: Scan) -> None:
         raise ApplicationError(
             "Only the scan's author or a tenant admin may retry it.", code="permission_denied", status=403
         )
+
+
+class ScanCancelApi(APIView):
+    """Cancel a scan (tenant admins): services not started never run, running ones stop; the scan ends
+    `cancelled` once nothing runs. 202 with the scan; 200 when it was cancelled already; 409 when it
+    had finished."""
+
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(request=None, responses={202: ScanSerializer, 200: ScanSerializer})
+    def post(self, request: Request, scan_id: Any) -> Response:
+        scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
+        outcome = services.scan_cancel(scan=scan, actor=user_of(request))
+        body = ScanSerializer(selectors.scan_get(user=user_of(request), scan_id=scan_id)).data
+        return Response(body, status=status.HTTP_200_OK if outcome.already else status.HTTP_202_ACCEPTED)
 
 
 class ScanRetryStatusApi(APIView):
