@@ -97,6 +97,8 @@ def _file_outcome(job: Job) -> tuple[str, str, str]:
     """(file status, error code, error message) for an ended job."""
     if job.state == JobState.SUCCEEDED:
         return FileStatus.COMPLETED, "", ""
+    if job.state == JobState.CANCELLED:
+        return FileStatus.CANCELLED, job.error_code, job.error_message
     if job.state == JobState.ERROR:
         return FileStatus.ERROR, job.error_code, job.error_message
     if job.error_code == WORKER_LOST:
@@ -192,6 +194,7 @@ def record_batch_outcome(job: Job) -> None:
         return
     status, code, message = _file_outcome(job)
     unsettled = [FileStatus.RUNNING] if job.state == JobState.FAILED else [FileStatus.RUNNING, FileStatus.PENDING]
+    # A cancelled batch leaves nothing pending: every file it did not settle is cancelled (and refunded).
     changed = list(
         RunFile.objects.filter(run_id=run_id, status__in=unsettled).order_by("index").values_list("pk", "index")
     )
@@ -219,6 +222,9 @@ def final_status(counts: dict[str, int]) -> str:
 def finalise_run(stage: Stage) -> None:
     """The engine calls this once per round, when the round's last job ends (in its transaction)."""
     run = WorkflowRun.objects.get(stage=stage)
+    if stage.cancel_requested_at is not None:
+        finalise_cancelled_run(run=run, stage=stage)
+        return
     counts = file_status_counts(run=run)
     status = final_status(counts)
     updated = WorkflowRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
@@ -243,6 +249,55 @@ def finalise_run(stage: Stage) -> None:
         stage.round,
         status,
         counts,
+    )
+
+
+def finalise_cancelled_run(*, run: WorkflowRun, stage: Stage) -> None:
+    """The last job of a cancelled run's round ended: files that never ran (their jobs were cancelled
+    while queued) are cancelled too, every cancelled file of this round is refunded, and the run ends
+    `CANCELLED`."""
+    from .services.credits import credit_account_lock, credits_refund
+
+    never_ran = list(
+        RunFile.objects.filter(run=run, status__in=[FileStatus.PENDING, FileStatus.RUNNING]).values_list("pk", "index")
+    )
+    RunFile.objects.filter(pk__in=[pk for pk, _ in never_ran]).update(
+        status=FileStatus.CANCELLED,
+        error_code="cancelled",
+        error_message="the run was cancelled",
+        updated_at=timezone.now(),
+    )
+    for _, index in never_ran:
+        _emit_file(run_id=str(run.pk), index=index, status=FileStatus.CANCELLED, code="cancelled")
+    cancelled_files = RunFile.objects.filter(run=run, status=FileStatus.CANCELLED).count()  # cancelled is final
+    refund = credits_refund(
+        account=credit_account_lock(tenant=run.tenant),
+        run=run,
+        amount=cancelled_files * run.template.credits_per_run,
+        note=f"run cancelled: {cancelled_files} file(s) not processed",
+    )
+    counts = file_status_counts(run=run)
+    WorkflowRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.CANCELLED,
+        finished_at=timezone.now(),
+        total_jobs=stage.total,
+        completed_jobs=stage.succeeded,
+        failed_jobs=stage.failed + stage.errored + stage.cancelled,
+        updated_at=timezone.now(),
+    )
+    events.emit(
+        stream=run.stream,
+        type="run_cancelled",
+        payload={"status": RunStatus.CANCELLED, "round": stage.round, "files": counts, "creditsRefunded": refund.total},
+    )
+    metrics.incr("relay_workflow_runs_finished_total", status=RunStatus.CANCELLED)
+    logger.info(
+        "workflow.run_cancelled tenant=%s run=%s round=%s files=%s refunded=%s",
+        run.tenant_id,
+        run.pk,
+        stage.round,
+        counts,
+        refund.total,
     )
 
 

@@ -78,6 +78,8 @@ def continue_state(
         return blocked("run_running")
     if run.status == RunStatus.COMPLETED:
         return blocked("run_completed")
+    if run.status == RunStatus.CANCELLED:
+        return blocked("run_cancelled")
     if not files:
         return blocked("nothing_to_retry")
     if run.files.filter(

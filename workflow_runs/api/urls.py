@@ -16,6 +16,7 @@ urlpatterns = [
         views_runs.RunRetryFailedApi.as_view(),
         name="workflow-run-retry-failed",
     ),
+    path("workflow-runs/<uuid:run_id>/cancel", views_runs.RunCancelApi.as_view(), name="workflow-run-cancel"),
     path("workflow-runs/<uuid:run_id>/events", views_events.run_events, name="workflow-run-events"),
     path("credits", views_credits.CreditBalanceApi.as_view(), name="credit-balance"),
     path("credits/grant", views_credits.CreditGrantApi.as_view(), name="credit-grant"),

@@ -13,6 +13,7 @@ from tenants.selectors import acting_tenant
 
 from ..models import Template
 from ..selectors import run_get, runs_visible
+from ..services.cancel import workflow_run_cancel
 from ..services.retry import workflow_run_retry_failed
 from ..services.runs import workflow_run_start
 from .presenters import run_detail, run_summary
@@ -62,6 +63,24 @@ class RunDetailApi(APIView):
     def get(self, request: Request, run_id: str) -> Response:
         """Per-file status, round counters, credits consumed and whether Continue is possible."""
         return Response(run_detail(run_get(user=user_of(request), run_id=run_id), user=user_of(request)))
+
+
+class RunCancelApi(APIView):
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: RunDetailSerializer,
+            200: RunDetailSerializer,
+            409: OpenApiResponse(description="The run is not running."),
+        },
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        """Cancel a running run: queued files never run and are refunded; 200 when cancelled already."""
+        result = workflow_run_cancel(run_id=run_id, actor=user_of(request))
+        body = run_detail(run_get(user=user_of(request), run_id=result.run.pk), user=user_of(request))
+        return Response(body, status=status.HTTP_200_OK if result.already else status.HTTP_202_ACCEPTED)
 
 
 class RunRetryFailedApi(APIView):

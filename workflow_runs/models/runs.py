@@ -19,6 +19,7 @@ class RunStatus(models.TextChoices):
     COMPLETED = "COMPLETED"
     COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # final: completed files keep their output, the others are refunded
 
 
 class FileStatus(models.TextChoices):
@@ -27,6 +28,7 @@ class FileStatus(models.TextChoices):
     COMPLETED = "completed"
     FAILED = "failed"  # a transient error outlived the automatic tries: retried for a charge
     ERROR = "error"  # permanent (invalid file, rejected by the service): never retried
+    CANCELLED = "cancelled"  # the run was cancelled before this file completed: refunded
 
 
 class WorkflowRun(models.Model):
@@ -53,6 +55,8 @@ class WorkflowRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]

@@ -55,6 +55,8 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
             raise Conflict("The run is already running.", code="run_running")
         if run.status == RunStatus.COMPLETED:
             raise ApplicationError("Every file of this run completed: there is nothing to retry.", code="run_completed")
+        if run.status == RunStatus.CANCELLED:
+            raise ApplicationError("The run was cancelled: start a new run instead.", code="run_cancelled")
         files = list(
             run.files.filter(status__in=RETRYABLE)
             .order_by("index")
