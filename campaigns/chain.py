@@ -39,6 +39,11 @@ def finalise_phase(stage: Stage) -> None:
         logger.warning("campaign.finalise_orphan stage=%s ref=%s", stage.pk, stage.ref)
         return
     campaign = row.campaign
+    if stage.cancel_requested_at is not None:
+        from .services.cancel import campaign_mark_cancelled
+
+        campaign_mark_cancelled(campaign=campaign, phase=row)
+        return
     now = timezone.now()
     log = f"campaign={campaign.pk} tenant={campaign.tenant_id} phase={row.phase} stage={stage.pk} round={stage.round}"
     if stage.failed or stage.errored:

@@ -27,6 +27,7 @@ urlpatterns = [
         views.PhaseResumeApi.as_view(),
         name="campaign-phase-resume",
     ),
+    path("campaigns/<uuid:campaign_id>/cancel", views.CampaignCancelApi.as_view(), name="campaign-cancel"),
     path("campaigns/<uuid:campaign_id>/domains", views.CampaignDomainsApi.as_view(), name="campaign-domains"),
     path("campaigns/<uuid:campaign_id>/report", views.CampaignReportApi.as_view(), name="campaign-report"),
     path("campaigns/<uuid:campaign_id>/report.csv", views.CampaignReportCsvApi.as_view(), name="campaign-report-csv"),

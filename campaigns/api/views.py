@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants.auth import user_of
-from tenants.permissions import IsPlatformAdmin, IsTenantUser
+from tenants.permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant, get_scoped
 
 from .. import selectors
@@ -22,6 +22,7 @@ from ..phases import PHASES
 from ..reports import report_csv_lines
 from ..services import campaigns as campaign_services
 from ..services import phases as phase_services
+from ..services.cancel import campaign_cancel
 from .serializers import (
     CampaignCreateSerializer,
     CampaignSerializer,
@@ -173,6 +174,23 @@ class PhaseResumeApi(APIView):
         phase_services.phase_resume(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
         campaign.refresh_from_db()
         return Response(campaign_out(campaign))
+
+
+class CampaignCancelApi(APIView):
+    """Cancel the campaign (tenant admins): batches not started never run, running ones finish their
+    batch, nothing further starts; `cancelled` once nothing runs. 202; 200 when cancelled already;
+    409 when it has completed."""
+
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(request=None, responses={202: CampaignSerializer, 200: CampaignSerializer, 409: None})
+    def post(self, request: Request, campaign_id: Any) -> Response:
+        campaign = campaign_for(request, campaign_id)
+        result = campaign_cancel(campaign=campaign, actor=user_of(request))
+        campaign.refresh_from_db()
+        return Response(
+            campaign_out(campaign), status=status.HTTP_200_OK if result.already else status.HTTP_202_ACCEPTED
+        )
 
 
 class CampaignDomainsApi(APIView):

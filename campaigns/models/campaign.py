@@ -19,6 +19,7 @@ class CampaignStatus(models.TextChoices):
     PAUSED = "paused"  # a running phase was paused (by a person, a lost worker or a restart)
     FAILED = "failed"  # a phase failed: the pipeline waits for its retry
     COMPLETED = "completed"
+    CANCELLED = "cancelled"  # final: a person cancelled it; what finished is kept
 
 
 class PhaseStatus(models.TextChoices):
@@ -27,6 +28,7 @@ class PhaseStatus(models.TextChoices):
     PAUSED = "paused"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # its campaign was cancelled while it ran or was paused
 
 
 class Campaign(models.Model):
@@ -41,6 +43,8 @@ class Campaign(models.Model):
     created_by = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]

@@ -47,6 +47,8 @@ def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> Campai
     when configs are missing (in `full_sequence`: every phase from this one to the end)."""
     with transaction.atomic():
         campaign, rows = _locked_rows(campaign)
+        if campaign.cancelled_at is not None:
+            raise Conflict("The campaign was cancelled; nothing of it can start again.", code="campaign_cancelled")
         busy = [row.phase for row in rows.values() if row.status in (PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED)]
         if busy:
             raise Conflict(
