@@ -2,9 +2,12 @@
 tenant B submits 20. Writes bench/results/fairness.json.
 
 - `small_tenant_solo_s`: B's 20 jobs, submit → finalised, on an idle system (median of 5);
-- `small_tenant_s`: the same while A's backlog is running (median of 5, one after the other);
+- `small_tenant_s`: the same while A's backlog is running (median of 5 per round, one after the other);
 - `big_tenant_ratio`: A's jobs/s while B submits its five stages, against A's jobs/s alone (A's
-  rate is measured over the same window of its run: from its 1,000th to its 15,000th job).
+  rate is measured over the same window of its run: from its 1,000th to its 15,000th job). Alone and
+  shared runs alternate `ROUNDS` times; the ratio is the median of each pair's ratio, so a slow
+  spell of the machine moves both sides of a pair alike. Polling is light (50 ms, 20 ms for B) so
+  that the benchmark's own queries do not take the workers' CPU.
 Targets (issue #9): small_tenant_s <= 3 x small_tenant_solo_s + 2 s, big_tenant_ratio >= 0.9.
 """
 
@@ -27,6 +30,7 @@ from orchestration.models import Job, JobState, Stage  # noqa: E402
 BIG = int(os.environ.get("BENCH_BIG", "20000"))
 SMALL = int(os.environ.get("BENCH_SMALL", "20"))
 REPEATS = 5
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 WINDOW = (1000, 15000)  # A's done-count window over which its rate is measured
 
 
@@ -54,15 +58,15 @@ def finalised(stage: Stage) -> bool:
 def small_latency(tag: str) -> float:
     started = time.perf_counter()
     stage = submit("tenant:b", SMALL, tag)
-    return wait_for(lambda: finalised(stage), timeout=300, interval=0.01) - started
+    return wait_for(lambda: finalised(stage), timeout=300, interval=0.02) - started
 
 
 def big_rate(tag: str, *, with_small: bool) -> tuple[float, list[float]]:
     stage = submit("tenant:a", BIG, tag)
-    t0 = wait_for(lambda: done_count(stage) >= WINDOW[0], timeout=600, interval=0.05)
+    t0 = wait_for(lambda: done_count(stage) >= WINDOW[0], timeout=900, interval=0.05)
     latencies = [small_latency(f"{tag}-b{i}") for i in range(REPEATS)] if with_small else []
-    t1 = wait_for(lambda: done_count(stage) >= WINDOW[1], timeout=600, interval=0.05)
-    wait_for(lambda: finalised(stage), timeout=600, interval=0.1)
+    t1 = wait_for(lambda: done_count(stage) >= WINDOW[1], timeout=900, interval=0.05)
+    wait_for(lambda: finalised(stage), timeout=900, interval=0.2)
     return (WINDOW[1] - WINDOW[0]) / (t1 - t0), latencies
 
 
@@ -72,19 +76,27 @@ def main() -> None:
     try:
         small_latency("warmup")
         solo = [small_latency(f"solo-{i}") for i in range(REPEATS)]
-        alone, _ = big_rate("alone", with_small=False)
-        shared, under_load = big_rate("shared", with_small=True)
+        pairs, under_load = [], []
+        for round_ in range(ROUNDS):
+            alone, _ = big_rate(f"alone-{round_}", with_small=False)
+            shared, latencies = big_rate(f"shared-{round_}", with_small=True)
+            pairs.append((alone, shared))
+            under_load += latencies
     finally:
         worker.stop()
         lane.stop()
     solo_s = statistics.median(solo)
     loaded_s = statistics.median(under_load)
+    ratio = statistics.median(shared / alone for alone, shared in pairs)
+    alone = statistics.median(a for a, _ in pairs)
+    shared = statistics.median(s for _, s in pairs)
     write_results(
         "fairness",
         {
             "small_tenant_s": round(loaded_s, 3),
             "small_tenant_solo_s": round(solo_s, 3),
-            "big_tenant_ratio": round(shared / alone, 3),
+            "big_tenant_ratio": round(ratio, 3),
+            "big_tenant_pairs_jobs_per_s": [[round(a, 1), round(s, 1)] for a, s in pairs],
             "big_tenant_jobs_per_s_alone": round(alone, 1),
             "big_tenant_jobs_per_s_shared": round(shared, 1),
             "small_tenant_runs_s": [round(x, 3) for x in under_load],
@@ -93,7 +105,7 @@ def main() -> None:
                 "small_tenant_s_max": round(3 * solo_s + 2, 3),
                 "big_tenant_ratio_min": 0.9,
             },
-            "met": loaded_s <= 3 * solo_s + 2 and shared / alone >= 0.9,
+            "met": loaded_s <= 3 * solo_s + 2 and ratio >= 0.9,
             "big": BIG,
             "small": SMALL,
             "workers": 2,
