@@ -6,6 +6,10 @@ upserts keyed by the domain while the rest of the batch is still on the network 
 idempotent, so a batch that runs again (a lost worker, a retry, a duplicate delivery) rewrites the
 same rows instead of adding new ones. Results are not passed through `on_end`: a batch's results are
 far too large for the job row, and the upsert makes ordering against the job's end harmless.
+
+Every write is fenced by the batch's claim (`orchestration.fencing`): the COPY and the score upsert
+check the claim inside their transaction, each streamed upsert carries it as a condition, so a worker
+whose batch was taken away (a zombie) writes nothing.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import json
 import logging
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
+from orchestration import fencing
 from orchestration.errors import JobError
 from orchestration.models import Job
 
@@ -38,7 +43,7 @@ def job_key(*, campaign_id: Any, phase: str, batch: int) -> str:
 def run_batch(job: Job) -> dict[str, Any]:
     payload = job.payload
     handler = _HANDLERS[Phase(payload["phase"])]
-    result = handler(payload)
+    result = handler(payload, job)
     logger.info(
         "campaign.batch_done campaign=%s phase=%s batch=%s key=%s attempt=%s result=%s",
         payload["campaign"],
@@ -54,12 +59,12 @@ def run_batch(job: Job) -> dict[str, Any]:
 # --- domain generation ---------------------------------------------------------------------------
 
 
-def generate_batch(payload: dict[str, Any]) -> dict[str, Any]:
+def generate_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     config = payload["config"]
     spec = spec_from_config(config)
     first, stop, offset = payload["first"], payload["stop"], int(config.get("offset_start", 0))
     campaign_id = payload["campaign"]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with fencing.fenced(job), connection.cursor() as cursor:
         # The batch commits whole or not at all, so one row of its range means all of it is there.
         cursor.execute(
             "SELECT 1 FROM campaigns_generateddomain WHERE campaign_id = %s AND seq >= %s AND seq < %s LIMIT 1",
@@ -110,17 +115,19 @@ def dns_personas(ids: list[str]) -> list[dns_validation.ResolverSettings]:
     ]
 
 
-def resolve_batch(payload: dict[str, Any]) -> dict[str, Any]:
+def resolve_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     campaign_id = payload["campaign"]
     domains = _domains(campaign_id, payload["first"], payload["stop"])
     personas = dns_personas(payload["config"]["personaIds"])
+    held, held_params = fencing.held_condition(job)
 
     def write(cursor: CursorWrapper, chunk: list[tuple[tuple[int, int, str], dns_validation.Lookup]]) -> None:
         cursor.execute(
-            """
+            f"""
             INSERT INTO campaigns_dnsresult (domain_id, campaign_id, seq, status, addresses, error, checked_at)
-            SELECT d, %s, s, st, coalesce(string_to_array(NULLIF(a, ''), ','), '{}'), e, now()
+            SELECT d, %s, s, st, coalesce(string_to_array(NULLIF(a, ''), ','), '{{}}'), e, now()
             FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[]) AS r(d, s, st, a, e)
+            WHERE {held}
             ON CONFLICT (domain_id) DO UPDATE SET status = EXCLUDED.status, addresses = EXCLUDED.addresses,
                 error = EXCLUDED.error, checked_at = EXCLUDED.checked_at
             """,
@@ -131,6 +138,7 @@ def resolve_batch(payload: dict[str, Any]) -> dict[str, Any]:
                 [lookup.status for _, lookup in chunk],
                 [",".join(lookup.addresses) for _, lookup in chunk],
                 [lookup.error for _, lookup in chunk],
+                *held_params,
             ],
         )
 
@@ -179,7 +187,7 @@ def http_personas(ids: list[str], proxy_id: str | None) -> list[http_keyword_val
     ]
 
 
-def fetch_batch(payload: dict[str, Any]) -> dict[str, Any]:
+def fetch_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     campaign_id, config = payload["campaign"], payload["config"]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -196,15 +204,17 @@ def fetch_batch(payload: dict[str, Any]) -> dict[str, Any]:
     if not rows:
         return {"fetches": 0}
     personas = http_personas(config["personaIds"], config.get("proxyId"))
+    held, held_params = fencing.held_condition(job)
 
     def write(cursor: CursorWrapper, chunk: list[tuple[tuple[Any, ...], http_keyword_validation.Fetch]]) -> None:
         cursor.execute(
-            """
+            f"""
             INSERT INTO campaigns_httpresult (domain_id, campaign_id, seq, status, status_code, final_url, title,
                 signals, keyword_hits, error, checked_at)
             SELECT d, %s, s, st, c, u, t, sg::jsonb, k::jsonb, e, now()
             FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[],
                         %s::text[], %s::text[]) AS r(d, s, st, c, u, t, sg, k, e)
+            WHERE {held}
             ON CONFLICT (domain_id) DO UPDATE SET status = EXCLUDED.status, status_code = EXCLUDED.status_code,
                 final_url = EXCLUDED.final_url, title = EXCLUDED.title, signals = EXCLUDED.signals,
                 keyword_hits = EXCLUDED.keyword_hits, error = EXCLUDED.error, checked_at = EXCLUDED.checked_at
@@ -220,6 +230,7 @@ def fetch_batch(payload: dict[str, Any]) -> dict[str, Any]:
                 [json.dumps(f.signals) for _, f in chunk],
                 [json.dumps(f.keyword_hits) for _, f in chunk],
                 [f.error for _, f in chunk],
+                *held_params,
             ],
         )
 
@@ -242,7 +253,7 @@ def fetch_batch(payload: dict[str, Any]) -> dict[str, Any]:
 # --- analysis ------------------------------------------------------------------------------------
 
 
-def score_batch(payload: dict[str, Any]) -> dict[str, Any]:
+def score_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     campaign_id, keyword = payload["campaign"], payload["config"]["keyword"]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -272,7 +283,7 @@ def score_batch(payload: dict[str, Any]) -> dict[str, Any]:
         )
         for r in rows
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with fencing.fenced(job), connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO campaigns_domainscore (domain_id, campaign_id, seq, score, keyword_matched, reasons)

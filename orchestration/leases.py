@@ -31,19 +31,24 @@ def worker_name() -> str:
 class LeaseKeeper:
     def __init__(self) -> None:
         self._tokens: set[str] = set()
-        self._lost: set[str] = set()
+        self._lost: set[str] = set()  # leases found gone: never renewed again
+        self._cancelled: set[str] = set()  # still renewed (the job is ours until it stops), told to stop
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._wake = threading.Event()
+        self._announce = False
 
-    def start(self) -> None:
-        """Start the renewal thread in this process (once; again after a fork)."""
+    def start(self, *, announce: bool = False) -> None:
+        """Start the renewal thread in this process (once; again after a fork). `announce`: this is a
+        worker process, whose heartbeat `/api/health` counts (set by the worker signals)."""
         with self._lock:
+            self._announce = self._announce or announce
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
             self._tokens = set()
             self._lost = set()
+            self._cancelled = set()
             self._wake = threading.Event()
         threading.Thread(target=self._loop, name="relay-lease-keeper", daemon=True).start()
 
@@ -56,10 +61,11 @@ class LeaseKeeper:
         with self._lock:
             self._tokens.discard(token)
             self._lost.discard(token)
+            self._cancelled.discard(token)
 
     def told_to_stop(self, token: str) -> bool:
         with self._lock:
-            return token in self._lost
+            return token in self._lost or token in self._cancelled
 
     def renew_now(self) -> set[str]:
         """Renew every held lease once; returns the tokens that must stop (also kept for `told_to_stop`):
@@ -67,6 +73,7 @@ class LeaseKeeper:
         with self._lock:
             tokens = list(self._tokens - self._lost)
         lost: set[str] = set()
+        cancelled: set[str] = set()
         with connection.cursor() as cursor:
             if tokens:
                 cursor.execute(
@@ -79,15 +86,19 @@ class LeaseKeeper:
                     [engine_setting("LEASE_SECONDS"), tokens],
                 )
                 rows = cursor.fetchall()
-                renewed = {token for token, _ in rows}
-                lost = (set(tokens) - renewed) | {token for token, cancelled in rows if cancelled}
-            else:
-                cursor.execute("SELECT 1")  # the heartbeat below vouches for a working connection
+                lost = set(tokens) - {token for token, _ in rows}
+                cancelled = {token for token, is_cancelled in rows if is_cancelled}
+                if cancelled:
+                    with self._lock:
+                        self._cancelled |= cancelled & self._tokens
+            elif self._announce:
+                cursor.execute("SELECT 1")  # the heartbeat vouches for a working connection
         if lost:
-            logger.warning("engine.lease_stop tokens=%s", ",".join(sorted(lost)))
+            logger.warning("engine.lease_lost tokens=%s", ",".join(sorted(lost)))
             with self._lock:
                 self._lost |= lost & self._tokens
-        return lost
+        with self._lock:
+            return lost | (self._cancelled & set(tokens))
 
     def _loop(self) -> None:
         lease = engine_setting("LEASE_SECONDS")
@@ -95,8 +106,12 @@ class LeaseKeeper:
         worker_key = f"{WORKER_KEY_PREFIX}{worker_name()}"
         while True:
             try:
-                self.renew_now()
-                get_redis().set(worker_key, "1", ex=max(int(lease), 5))
+                with self._lock:
+                    idle = not self._tokens and not self._announce
+                if not idle:  # a process that only once held a lease (a shell, a test) stays quiet
+                    self.renew_now()
+                if self._announce:
+                    get_redis().set(worker_key, "1", ex=max(int(lease), 5))
             except Exception:  # keep renewing; a passing outage must not kill the thread
                 logger.warning("engine.lease_renew_failed", exc_info=True)
                 _reset_connection()

@@ -17,7 +17,7 @@ from django.db.models.functions import Now
 from . import metrics
 from .conf import engine_setting
 from .dispatch import ring_on_commit
-from .errors import RECOVERY_FAILED, WORKER_LOST, JobError
+from .errors import CANCELLED, RECOVERY_FAILED, WORKER_LOST, JobError
 from .fanin import end_job_and_count, finalise_if_complete
 from .models import Job, JobState
 from .registry import LostAction, stage_kind
@@ -73,6 +73,11 @@ def _recover_one(job_id: int) -> int:
         )
         metrics.incr("relay_jobs_lost_total", kind=job.kind)
         allowed = job.max_attempts + (1 if action is LostAction.RERUN else 0)
+        if job.stage.cancel_requested_at is not None:
+            # Its stage was cancelled: it is not run again; the usual end records it `cancelled`.
+            error = JobError.fatal(f"worker {job.worker} was lost after the cancel", code=CANCELLED)
+            job_end(job=job, outcome=Outcome(error=error), token=job.lease_owner)
+            return 1
         if job.attempts >= allowed:
             error = JobError(f"worker {job.worker} was lost on attempt {job.attempts}", code=WORKER_LOST)
             job.max_attempts = allowed

@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 def _start_lease_keeper(**_: Any) -> None:
     from . import leases
 
-    leases.keeper.start()
+    leases.keeper.start(announce=True)
 
 
 @task_prerun.connect
@@ -31,7 +31,7 @@ def _sweep_on_start(**_: Any) -> None:
     from . import leases
     from .recovery import recover_expired_jobs
 
-    leases.keeper.start()  # the solo pool has no pool processes: announce this one
+    leases.keeper.start(announce=True)  # the solo pool has no pool processes: announce this one
     try:
         recovered = recover_expired_jobs()
         logger.info("engine.startup_sweep recovered=%s", recovered)

@@ -17,7 +17,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, Conflict
-from orchestration import cancel, events, metrics, stages
+from orchestration import cancel, events, fencing, metrics, stages
 from orchestration.db import retry_on_conflict
 from orchestration.models import Job, JobState, Priority, Stage
 from tenants.fair_share import tenant_fairness_key
@@ -188,8 +188,9 @@ def scan_retry(*, scan: Scan, actor: User, services: Sequence[str] | None) -> Re
 
 
 def execution_mark_running(*, scan_id: str, service: str, job: Job) -> None:
-    """A service job started on a worker (called by the job, outside the ending transaction)."""
-    with transaction.atomic():
+    """A service job started on a worker (called by the job, outside the ending transaction); fenced,
+    so a worker whose job was taken away changes nothing."""
+    with fencing.fenced(job):
         now = timezone.now()
         started = ServiceExecution.objects.filter(
             scan_id=scan_id, service=service, status=ExecutionStatus.PENDING

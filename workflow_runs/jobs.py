@@ -18,10 +18,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.utils import timezone
 
-from orchestration import events, metrics, stages
+from orchestration import events, fencing, metrics, stages
 from orchestration.errors import WORKER_LOST, JobError
 from orchestration.models import Job, JobState, Stage
 from orchestration.registry import JobKind, StageKind, register_job_kind, register_stage_kind
@@ -86,10 +85,11 @@ def run_file_job(job: Job) -> dict[str, Any]:
     payload = job.payload
     file = RunFile.objects.select_related("run__template").get(pk=payload["file"])
     processor = _processor(file.run.template)
-    # Shown as `running` while a worker holds it; a single-row autocommit update, holds no other lock.
-    RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING, retry_attempt=payload["attempt"]).update(
-        status=FileStatus.RUNNING, updated_at=timezone.now()
-    )
+    # Shown as `running` while a worker holds it (fenced: a zombie's update changes nothing).
+    with fencing.fenced(job):
+        RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING, retry_attempt=payload["attempt"]).update(
+            status=FileStatus.RUNNING, updated_at=timezone.now()
+        )
     return processor.process(file.name, _read(file), file.run.template.processor_config)
 
 
@@ -158,27 +158,28 @@ def run_batch_job(job: Job) -> dict[str, Any]:
         if position and position % STOP_CHECK_EVERY == 0 and stages.job_should_stop(job):
             raise JobError.retryable_error("the batch was taken away from this worker", code="stopped")
         if file.status == FileStatus.PENDING:
-            RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING).update(
-                status=FileStatus.RUNNING, updated_at=timezone.now()
-            )
+            with fencing.fenced(job):
+                RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING).update(
+                    status=FileStatus.RUNNING, updated_at=timezone.now()
+                )
         try:
             output = processor.process(file.name, _read(file), run.template.processor_config)
         except JobError as exc:
             if exc.retryable:
                 raise  # the file stays `running`; the next attempt starts with it
             _settle_batch_file(
-                run_id=str(run.pk), file=file, status=FileStatus.ERROR, code=exc.code, message=exc.message
+                job=job, run_id=str(run.pk), file=file, status=FileStatus.ERROR, code=exc.code, message=exc.message
             )
         else:
-            _settle_batch_file(run_id=str(run.pk), file=file, status=FileStatus.COMPLETED, output=output)
+            _settle_batch_file(job=job, run_id=str(run.pk), file=file, status=FileStatus.COMPLETED, output=output)
         processed += 1
     return {"processed": processed}
 
 
 def _settle_batch_file(
-    *, run_id: str, file: RunFile, status: str, output: Any = None, code: str = "", message: str = ""
+    *, job: Job, run_id: str, file: RunFile, status: str, output: Any = None, code: str = "", message: str = ""
 ) -> None:
-    with transaction.atomic():
+    with fencing.fenced(job):
         updated = RunFile.objects.filter(pk=file.pk, status=FileStatus.RUNNING).update(
             status=status, output=output, error_code=code, error_message=message[:4000], updated_at=timezone.now()
         )

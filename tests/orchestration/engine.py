@@ -7,7 +7,9 @@ from typing import Any
 from django.db import transaction
 
 from orchestration import diagnostics, stages
-from orchestration.models import Stage
+from orchestration.models import Job, Stage
+from orchestration.recovery import recover_expired_jobs
+from orchestration.runner import job_claim
 
 # A queue no shared worker consumes: jobs there run only where a test says so.
 PRIVATE_QUEUE = "tests-private"
@@ -29,3 +31,14 @@ def start_stage(jobs: list[stages.JobSpec], *, ref: str = "test", max_attempts: 
 def finalised(stage: Stage) -> Stage | None:
     stage.refresh_from_db()
     return stage if stage.finalised_at is not None else None
+
+
+def zombie_of(job_id: int) -> Job:
+    """Claim the job, then let the sweeper take it back (the lease expired): the returned object is
+    what the old worker still holds."""
+    zombie = job_claim(job_id)
+    assert zombie is not None
+    Job.objects.filter(pk=job_id).update(lease_expires_at="2000-01-01T00:00:00Z")
+    assert recover_expired_jobs() == 1
+    assert Job.objects.get(pk=job_id).lease_owner != zombie.lease_owner
+    return zombie
