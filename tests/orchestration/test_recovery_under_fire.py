@@ -97,3 +97,29 @@ def test_the_control_lane_sweeps_while_every_data_process_is_busy(celery_worker)
         wait_until(lambda: finalised(busy), timeout=30, message="busy jobs done")
     finally:
         lane.stop()
+
+
+PAUSING_STAGE = "tests.pausing"
+register_stage_kind(
+    StageKind(name=PAUSING_STAGE, finalise=lambda stage: None, on_job_lost=lambda job: LostAction.PAUSE)
+)
+
+
+def test_the_pause_path_counts_lost_attempts_so_pause_and_resume_cannot_loop(db):
+    with transaction.atomic():
+        stage = stages.stage_create(kind=PAUSING_STAGE, ref="pausing", max_attempts=3)
+        stages.stage_start_round(stage=stage, jobs=[probe("pausing:killer", queue=PRIVATE_QUEUE)])
+    job_id = Job.objects.get(key="pausing:killer").pk
+    for _ in range(2):
+        lose([job_id])  # the worker dies holding it, every time
+        assert recover_expired_jobs() == 1
+        assert Job.objects.get(pk=job_id).state == JobState.PENDING  # parked: the domain resumes it
+        with transaction.atomic():
+            stage.refresh_from_db()
+            stages.stage_resume(stage=stage)  # as a domain's auto-resume would, after each loss
+    lose([job_id])
+    assert recover_expired_jobs() == 1
+    job = Job.objects.get(pk=job_id)
+    assert (job.state, job.error_code, job.attempts) == (JobState.FAILED, WORKER_LOST, 3)
+    stage.refresh_from_db()
+    assert stage.failed == 1 and stage.finalised_at is not None
