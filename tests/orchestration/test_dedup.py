@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from orchestration import diagnostics, stages
+from orchestration import diagnostics, dispatch, stages
 from orchestration.models import Job, JobState
 
 from ..helpers import wait_until
@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_same_key_enqueued_50_times_concurrently_runs_once(celery_worker):
-    # The anchor keeps the round open while the 50 callers race.
+    # The anchor keeps the round open while the 50 callers race; the hot job waits on a queue no
+    # worker drains until the race is over, so it stays live throughout (were it to end mid-race, a
+    # later caller would rightly get a new job: the key would no longer be live).
     stage = start_stage([probe("dedup:anchor", sleep=3)], ref="dedup-50")
     results: list[list[int]] = []
     errors: list[BaseException] = []
@@ -25,7 +27,9 @@ def test_the_same_key_enqueued_50_times_concurrently_runs_once(celery_worker):
         try:
             barrier.wait()
             with transaction.atomic():
-                results.append(stages.jobs_enqueue(stage=stage, jobs=[probe("dedup:hot", sleep=0.5)]).job_ids)
+                results.append(
+                    stages.jobs_enqueue(stage=stage, jobs=[probe("dedup:hot", sleep=0.5, queue=PRIVATE_QUEUE)]).job_ids
+                )
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -39,6 +43,8 @@ def test_the_same_key_enqueued_50_times_concurrently_runs_once(celery_worker):
 
     assert errors == []
     assert len({ids[0] for ids in results}) == 1, "every caller got the same live job"
+    Job.objects.filter(key="dedup:hot").update(queue="jobs")  # now let the worker have it
+    dispatch.ring("jobs", wanted=1)
     done = wait_until(lambda: finalised(stage), message="stage finalised")
     assert Job.objects.filter(key="dedup:hot").count() == 1
     assert diagnostics.probe_runs("dedup:hot") == 1

@@ -68,9 +68,9 @@ def test_a_broker_outage_at_commit_time_loses_no_job(worker_factory, monkeypatch
     assert set(Job.objects.filter(stage=stage).values_list("state", flat=True)) == {JobState.QUEUED}
     assert all(diagnostics.probe_runs(f"outage:{i}") == 0 for i in range(5))
 
-    # The broker is back; the reconciler (a control-lane tick) sees due jobs nobody drains and rings.
-    wait_until(lambda: reconcile().get(queue), timeout=20, interval=0.5, message="reconciler rang")
-    done = wait_until(lambda: finalised(stage), message="stage finalised")
+    # The broker is back; a reconciler (this one, or the control lane's tick) sees due jobs that no
+    # drain looks at and rings: nothing else would, the commit's bells were lost.
+    done = wait_until(lambda: reconcile() is not None and finalised(stage), interval=0.5, message="stage finalised")
 
     assert done.succeeded == 5
     assert all(diagnostics.probe_runs(f"outage:{i}") == 1 for i in range(5))

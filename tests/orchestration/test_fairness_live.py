@@ -45,30 +45,36 @@ def test_a_small_tenant_finalises_while_the_big_tenants_backlog_is_still_large(w
 def test_the_running_cap_holds_across_worker_processes(worker_factory, control_plane):
     queue = "tests-fair-cap"
     fairness.max_running_set(group_key="tenant:capped", max_running=2)
-    capped = tenant_stage("tenant:capped", 16, queue=queue, ref="cap", sleep=0.5)
-    free = tenant_stage("tenant:free", 60, queue=queue, ref="free", sleep=0.1)
     worker_factory(concurrency=3, queues=queue)
-    worker_factory(concurrency=3, queues=queue)
+    worker_factory(concurrency=3, queues=queue)  # both ready before any work exists
 
     samples: list[tuple[int, int]] = []  # (capped running, free running)
+    errors: list[BaseException] = []
     done = threading.Event()
 
     def sample() -> None:
         try:
             while not done.is_set():
                 running = Job.objects.filter(state=JobState.RUNNING)
-                samples.append((running.filter(stage=capped).count(), running.filter(stage=free).count()))
+                samples.append(
+                    (running.filter(key__startswith="cap:").count(), running.filter(key__startswith="free:").count())
+                )
                 time.sleep(0.02)
+        except BaseException as exc:
+            errors.append(exc)
         finally:
             connection.close()
 
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
+        capped = tenant_stage("tenant:capped", 16, queue=queue, ref="cap", sleep=0.5)
+        free = tenant_stage("tenant:free", 60, queue=queue, ref="free", sleep=0.1)
         wait_until(lambda: finalised(capped) and finalised(free), timeout=120, message="both tenants done")
     finally:
         done.set()
         sampler.join()
+    assert errors == []
     assert len(samples) >= 20
     assert max(capped for capped, _ in samples) == 2, "the cap of 2 was exceeded (or never reached)"
     # The other worker processes served the free tenant while the capped one was at its cap.
