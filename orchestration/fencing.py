@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -31,7 +32,7 @@ class LeaseLost(JobError):
         super().__init__(f"job {job.key} is no longer held by this worker", code="lease_lost")
 
 
-def held_condition(job: Job) -> tuple[str, list[object]]:
+def held_condition(job: Job) -> tuple[str, list[Any]]:
     return HELD, [job.pk, job.lease_owner]
 
 
