@@ -243,11 +243,14 @@ def jobs_requeue_pending(*, stage: Stage) -> int:
     return len(queues)
 
 
-def job_should_stop(job: Job) -> bool:
+def job_should_stop(job: Job, *, ask_database: bool = True) -> bool:
     """For long handlers: true when the job's stage was paused or cancelled, or the job was taken
-    away (at once when the lease keeper found its lease gone)."""
+    away. What the lease keeper learnt at its last renewal (lease gone, stage cancelled) is answered
+    from memory; `ask_database=False` skips the query, so a loop may ask after every item cheaply."""
     if leases.keeper.told_to_stop(job.lease_owner):
         return True
+    if not ask_database:
+        return False
     return not Job.objects.filter(
         pk=job.pk,
         state=JobState.RUNNING,

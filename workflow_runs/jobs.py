@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 STAGE_KIND = "workflow_run"
 FILE_JOB = "workflow_run.file"
 BATCH_JOB = "workflow_run.batch"
-STOP_CHECK_EVERY = 50  # a batch job asks whether it was taken away every this many files
+STOP_CHECK_EVERY = 50  # a batch job asks the database whether to stop every this many files (memory: each)
 
 
 def jobs_queue() -> str:
@@ -155,7 +155,7 @@ def run_batch_job(job: Job) -> dict[str, Any]:
     )
     processed = 0
     for position, file in enumerate(files):
-        if position and position % STOP_CHECK_EVERY == 0 and stages.job_should_stop(job):
+        if position and stages.job_should_stop(job, ask_database=position % STOP_CHECK_EVERY == 0):
             raise JobError.retryable_error("the batch was taken away from this worker", code="stopped")
         if file.status == FileStatus.PENDING:
             with fencing.fenced(job):

@@ -66,3 +66,32 @@ def test_a_finished_run_cannot_be_cancelled(celery_worker, tenant, admin_client)
     wait_until(lambda: WorkflowRun.objects.get(pk=run_id).status != RunStatus.RUNNING, message="run finished")
     answer = admin_client.post(f"/api/workflow-runs/{run_id}/cancel")
     assert answer.status_code == 409 and answer.json()["error"]["code"] == "run_not_running"
+
+
+def test_cancel_stops_a_running_batch_between_files(worker_factory, settings, tenant, admin_client, loopback):
+    settings.WORKFLOW_RUNS_QUEUE = "wr-cancel-batch"
+    worker_factory(concurrency=1, queues="wr-cancel-batch")
+    fund(tenant, monthly=100)
+    template = make_template(tenant=tenant, processor="webhook", credits_per_run=1, config={"url": loopback.url})
+    loopback.script = {f"b{i}.txt": [Answer(200, delay=0.3)] for i in range(30)}
+    files = [upload(f"b{i}.txt", str(i)) for i in range(30)]
+    response = admin_client.post(
+        "/api/workflow-runs", {"template": str(template.pk), "files": files, "mode": "batch"}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    run_id = response.json()["id"]
+    wait_until(lambda: sum(loopback.hits.values()) >= 3, timeout=30, message="the batch is under way")
+
+    assert admin_client.post(f"/api/workflow-runs/{run_id}/cancel").status_code == 202
+
+    run = wait_until(
+        lambda: WorkflowRun.objects.filter(pk=run_id, status=RunStatus.CANCELLED).first(),
+        timeout=30,
+        message="run cancelled",
+    )
+    statuses = list(run.files.order_by("index").values_list("status", flat=True))
+    completed = statuses.count(FileStatus.COMPLETED)
+    assert 3 <= completed < 20, f"the running batch did not stop soon after the cancel ({completed} completed)"
+    assert statuses.count(FileStatus.CANCELLED) == 30 - completed
+    assert sum(loopback.started.values()) <= completed + 1  # at most the file in flight at the stop
+    assert balance(tenant) == (100 - completed, 0)  # the files that did not run were refunded
