@@ -93,12 +93,14 @@ class LeaseKeeper:
                         self._cancelled |= cancelled & self._tokens
             elif self._announce:
                 cursor.execute("SELECT 1")  # the heartbeat vouches for a working connection
+        with self._lock:
+            # A job that ended (and released its token) since the snapshot above is not lost.
+            lost &= self._tokens
+            self._lost |= lost
+            stop = lost | (self._cancelled & set(tokens))
         if lost:
             logger.warning("engine.lease_lost tokens=%s", ",".join(sorted(lost)))
-            with self._lock:
-                self._lost |= lost & self._tokens
-        with self._lock:
-            return lost | (self._cancelled & set(tokens))
+        return stop
 
     def _loop(self) -> None:
         lease = engine_setting("LEASE_SECONDS")
