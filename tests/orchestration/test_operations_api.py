@@ -234,3 +234,15 @@ def test_a_forked_child_does_not_add_its_parents_buffered_counts_again(db):
             raise AssertionError("the child hung on the lock it inherited")
         time.sleep(0.05)
     assert metrics.value("relay_test_fork_total") == before + 6
+
+
+def test_a_source_that_cannot_be_read_leaves_the_scrape_valid(db, monkeypatch):
+    def away() -> None:
+        raise ConnectionError("away")
+
+    monkeypatch.setattr(metrics, "snapshot", away)
+    monkeypatch.setattr(job_gauges, "job_counts_query", away)
+    job_gauges.cache.clear()
+    samples = scrape()
+    assert samples["relay_metrics_source_up"] == {labels(source="redis"): 0, labels(source="postgresql"): 0}
+    assert "relay_queue_jobs" not in samples and "relay_jobs_ended_total" not in samples
