@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from . import leases
+from . import job_metrics, leases
 from .conf import engine_setting
 from .fairness import default_max_running
 from .models import Job
@@ -79,6 +79,7 @@ def jobs_claim(*, queue: str, limit: int = 1) -> list[Job]:
         rows = cursor.fetchall()
     jobs = [_job_from_row(row) for row in rows]
     jobs.sort(key=lambda job: (-job.priority, job.fair_key, job.pk))
+    job_metrics.jobs_claimed(jobs)
     return jobs
 
 

@@ -84,6 +84,7 @@ def due_counts() -> dict[str, int]:
         return {queue: int(count) for queue, count in cursor.fetchall()}
 
 
+@metrics.failures_counted("relay_reconcile_failures_total")
 def reconcile() -> dict[str, int]:
     """Ring every queue whose due jobs nobody is draining. Returns the bells rung per queue."""
     idle = engine_setting("RECONCILE_IDLE_SECONDS")

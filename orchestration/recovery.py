@@ -26,6 +26,7 @@ from .runner import Outcome, job_end
 logger = logging.getLogger(__name__)
 
 
+@metrics.failures_counted("relay_sweep_failures_total")
 def recover_expired_jobs(*, limit: int = 500) -> int:
     """Hand back running jobs whose lease expired. Safe to run from any number of processes at once:
     rows are taken with SKIP LOCKED and every change is guarded on the lease token. Returns how many
@@ -48,6 +49,7 @@ def recover_expired_jobs(*, limit: int = 500) -> int:
             logger.exception("engine.recovery_failed job=%s", job_id)
             metrics.incr("relay_recovery_failures_total")
             recovered += _count_recovery_failure(job_id)
+    metrics.incr("relay_sweep_runs_total")
     return recovered
 
 

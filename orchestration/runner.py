@@ -16,7 +16,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
-from . import claims, dispatch, leases, metrics
+from . import claims, dispatch, job_metrics, leases, metrics
 from .conf import engine_setting
 from .db import retry_on_conflict
 from .errors import JobError
@@ -79,11 +79,13 @@ def job_execute(job_id: int) -> str:
 
 def job_run(job: Job) -> str:
     """Run a claimed job (its lease already held) and end it; the lease is released after the end."""
+    began = time.monotonic()
     try:
         outcome = _call_handler(job)
         state = job_end_durably(job=job, outcome=outcome)
     finally:
         leases.release(job.lease_owner)
+    job_metrics.job_ran(job, state=state, seconds=time.monotonic() - began)
     if outcome.error is not None:
         logger.info(
             "engine.job_end job=%s key=%s kind=%s attempt=%s state=%s code=%s message=%s",

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from tenants.permissions import IsPlatformAdmin
 
-from .. import metrics
+from .. import exposition, job_gauges, metrics
 from ..health import health_report
 
 
@@ -25,15 +25,36 @@ class HealthApi(APIView):
 
 
 class MetricsApi(APIView):
-    """The shared counters as JSON (platform admins)."""
+    """The cluster's counters, histograms and live-job gauges as JSON (platform admins)."""
 
     permission_classes = [IsPlatformAdmin]
 
-    @extend_schema(responses={200: inline_serializer("Metrics", {"counters": serializers.DictField()})})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Metrics",
+                {
+                    "counters": serializers.DictField(child=serializers.IntegerField()),
+                    "histograms": serializers.DictField(),
+                    "jobs": serializers.DictField(),
+                },
+            )
+        }
+    )
     def get(self, request: Request) -> Response:
-        return Response({"counters": metrics.snapshot()})
+        counts = job_gauges.job_counts()
+        jobs = {
+            "perQueue": counts.per_queue,
+            "perGroup": [
+                {"queue": queue, "groupKey": group_key, **statuses}
+                for (queue, group_key), statuses in sorted(counts.per_group.items())
+            ],
+            "oldestDueSeconds": counts.oldest_due_seconds,
+            "capped": counts.capped,
+        }
+        return Response({"counters": metrics.snapshot(), "histograms": metrics.histogram_snapshot(), "jobs": jobs})
 
 
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """`/metrics` in Prometheus text format, for a scraper on the private network."""
-    return HttpResponse(metrics.prometheus_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    return HttpResponse(exposition.render(), content_type=exposition.CONTENT_TYPE)
