@@ -121,6 +121,11 @@ atexit.register(_buffer.flush)
 os.register_at_fork(after_in_child=_buffer.after_fork)
 
 
+def flush() -> None:
+    """Hand this process's buffered counts to Redis now (a pool process that is about to exit)."""
+    _buffer.flush()
+
+
 def incr(name: str, amount: int = 1, **labels: object) -> None:
     """Add to a counter once the surrounding transaction commits (at once outside a transaction)."""
     field = series(name, **labels)

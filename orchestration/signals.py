@@ -4,7 +4,7 @@ once, and never start a task on a database connection that died."""
 import logging
 from typing import Any
 
-from celery.signals import task_prerun, worker_process_init, worker_ready
+from celery.signals import task_prerun, worker_process_init, worker_process_shutdown, worker_ready
 
 logger = logging.getLogger(__name__)
 
@@ -14,6 +14,14 @@ def _start_lease_keeper(**_: Any) -> None:
     from . import leases
 
     leases.keeper.start(announce=True)
+
+
+@worker_process_shutdown.connect
+def _flush_metrics(**_: Any) -> None:
+    # A recycled or stopped pool process hands in its last buffered counts.
+    from . import metrics
+
+    metrics.flush()
 
 
 @task_prerun.connect
