@@ -133,11 +133,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connection around *every* task unless told to reuse it;
-# reconnecting costs more than a whole engine job. Reuse it (recycled every 2,000 tasks).
+# reconnecting costs more than a whole engine job. Reuse it (recycled every 2,000 tasks); a connection
+# that died meanwhile is replaced before the next task (orchestration/signals.py).
 CELERY_DB_REUSE_MAX = env_int("RELAY_DB_REUSE_MAX", 1000)
-# Redis re-delivers an unacked message after the visibility timeout. Every task time limit and every
-# countdown we publish stays below it (tests/orchestration/test_celery_config.py), otherwise a long
-# task or a long retry delay would be delivered again and again. Longer delays live in the database.
+# Redis re-delivers an unacked message after the visibility timeout. Every task time limit stays below
+# it (tests/orchestration/test_celery_config.py), otherwise a long task would be delivered again and
+# again. No task uses a countdown: delays live in the database (`Job.available_at`).
 CELERY_BROKER_VISIBILITY_TIMEOUT = env_int("RELAY_VISIBILITY_TIMEOUT_SECONDS", 3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
