@@ -30,57 +30,88 @@ _JOB_FIELDS = list(Job._meta.concrete_fields)
 _JOB_COLUMNS = ", ".join(f"j.{field.column}" for field in _JOB_FIELDS)
 
 
+# Due jobs of one queue in claim order, skipping rows other transactions hold and groups at their cap.
+_CANDIDATES = """
+    WITH load AS (
+        SELECT group_key, count(*) AS running FROM orchestration_job
+        WHERE state = 'running' GROUP BY group_key
+    ), room AS (
+        SELECT load.group_key, coalesce(share.max_running, %(default_cap)s) - load.running AS room
+        FROM load LEFT JOIN orchestration_fairshare AS share ON share.group_key = load.group_key
+    ), candidates AS (
+        SELECT id, group_key FROM orchestration_job AS j
+        WHERE queue = %(queue)s AND state = 'queued' AND available_at <= now()
+          AND NOT EXISTS (SELECT 1 FROM room WHERE room.group_key = j.group_key AND room.room <= 0)
+          AND NOT EXISTS (
+              SELECT 1 FROM orchestration_fairshare AS share
+              WHERE share.group_key = j.group_key AND share.max_running = 0
+          )
+        ORDER BY priority DESC, fair_key, id
+        LIMIT %(scan)s
+        FOR UPDATE SKIP LOCKED
+    )
+"""
+
+_CLAIM_SET = """
+    SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
+        lease_expires_at = now() + make_interval(secs => %(lease)s), started_at = now(), finished_at = NULL
+"""
+
+
 def jobs_claim(*, queue: str, limit: int = 1) -> list[Job]:
     """Claim up to `limit` due jobs of `queue` for this process. Returns them `running`, leased."""
+    params: dict[str, Any] = {
+        "queue": queue,
+        "scan": limit * 4 if limit > 1 else 1,
+        "default_cap": default_max_running(),
+        "worker": leases.worker_name(),
+        "lease": engine_setting("LEASE_SECONDS"),
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
-        cursor.execute(
-            """
-            WITH load AS (
-                SELECT group_key, count(*) AS running FROM orchestration_job
-                WHERE state = 'running' GROUP BY group_key
-            ), room AS (
-                SELECT load.group_key, coalesce(share.max_running, %(default_cap)s) - load.running AS room
-                FROM load LEFT JOIN orchestration_fairshare AS share ON share.group_key = load.group_key
-            ), candidates AS (
-                SELECT id, group_key FROM orchestration_job AS j
-                WHERE queue = %(queue)s AND state = 'queued' AND available_at <= now()
-                  AND NOT EXISTS (SELECT 1 FROM room WHERE room.group_key = j.group_key AND room.room <= 0)
-                  AND NOT EXISTS (
-                      SELECT 1 FROM orchestration_fairshare AS share
-                      WHERE share.group_key = j.group_key AND share.max_running = 0
-                  )
-                ORDER BY priority DESC, fair_key, id
-                LIMIT %(scan)s
-                FOR UPDATE SKIP LOCKED
+        if limit == 1:
+            # One job: the cap filter above is enough, so pick and claim in one statement.
+            cursor.execute(
+                f"""{_CANDIDATES}
+                UPDATE orchestration_job AS j {_CLAIM_SET}, lease_owner = %(token)s
+                FROM candidates WHERE j.id = candidates.id AND j.state = 'queued'
+                RETURNING {_JOB_COLUMNS}
+                """,
+                {**params, "token": uuid.uuid4().hex},
             )
-            SELECT candidates.id, candidates.group_key,
-                   coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
-                                        WHERE share.group_key = candidates.group_key), %(default_cap)s)
-            FROM candidates LEFT JOIN room ON room.group_key = candidates.group_key
-            """,
-            {"queue": queue, "scan": limit * 4, "default_cap": default_max_running()},
-        )
-        chosen = _within_caps(cursor.fetchall(), limit=limit)
-        if not chosen:
-            return []
-        tokens = [uuid.uuid4().hex for _ in chosen]
-        cursor.execute(
-            f"""
-            UPDATE orchestration_job AS j
-            SET state = 'running', attempts = j.attempts + 1, lease_owner = c.token, worker = %s,
-                lease_expires_at = now() + make_interval(secs => %s), started_at = now(), finished_at = NULL
-            FROM unnest(%s::bigint[], %s::text[]) AS c(id, token)
-            WHERE j.id = c.id AND j.state = 'queued'
-            RETURNING {_JOB_COLUMNS}
-            """,
-            [leases.worker_name(), engine_setting("LEASE_SECONDS"), chosen, tokens],
-        )
-        rows = cursor.fetchall()
+            rows = cursor.fetchall()
+        else:
+            rows = _claim_many(cursor, params=params, limit=limit)
     jobs = [_job_from_row(row) for row in rows]
     jobs.sort(key=lambda job: (-job.priority, job.fair_key, job.pk))
     job_metrics.jobs_claimed(jobs)
     return jobs
+
+
+def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int) -> list[Any]:
+    """Several jobs: take each candidate while its group has room left, then claim them together."""
+    cursor.execute(
+        f"""{_CANDIDATES}
+        SELECT candidates.id, candidates.group_key,
+               coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
+                                    WHERE share.group_key = candidates.group_key), %(default_cap)s)
+        FROM candidates LEFT JOIN room ON room.group_key = candidates.group_key
+        """,
+        params,
+    )
+    chosen = _within_caps(cursor.fetchall(), limit=limit)
+    if not chosen:
+        return []
+    cursor.execute(
+        f"""
+        UPDATE orchestration_job AS j {_CLAIM_SET}, lease_owner = c.token
+        FROM unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS c(id, token)
+        WHERE j.id = c.id AND j.state = 'queued'
+        RETURNING {_JOB_COLUMNS}
+        """,
+        {**params, "ids": chosen, "tokens": [uuid.uuid4().hex for _ in chosen]},
+    )
+    return list(cursor.fetchall())
 
 
 def _within_caps(candidates: list[tuple[int, str, int]], *, limit: int) -> list[int]:

@@ -63,10 +63,20 @@ def ring_on_commit(queues: Iterable[str]) -> None:
     transaction.on_commit(ring_all)
 
 
+_last_looked: dict[str, float] = {}  # per process: when this process last said so, per queue
+LOOKED_EVERY_SECONDS = 0.5  # well below RECONCILE_IDLE_SECONDS, so a busy queue is never rung for
+
+
 def drain_looked(queue: str) -> None:
-    """A drain is looking at `queue` (the reconciler leaves a queue alone while drains look)."""
+    """A drain is looking at `queue` (the reconciler leaves a queue alone while drains look). Said at
+    most every `LOOKED_EVERY_SECONDS` per process: one Redis write per claim would cost a round trip
+    per job."""
+    now = time.time()
+    if now - _last_looked.get(queue, 0.0) < LOOKED_EVERY_SECONDS:
+        return
+    _last_looked[queue] = now
     try:
-        get_redis().set(f"{LOOKED_KEY}{queue}", f"{time.time():.3f}", ex=3600)
+        get_redis().set(f"{LOOKED_KEY}{queue}", f"{now:.3f}", ex=3600)
     except Exception:
         logger.warning("engine.looked_failed queue=%s", queue, exc_info=True)
 
