@@ -4,6 +4,7 @@ address does not answer. Checked on the fetcher against the loopback server, the
 
 import socket
 import ssl
+from typing import Any
 
 import pytest
 
@@ -100,7 +101,7 @@ def test_a_refused_address_falls_back_to_the_next_one(http_server):
 # --- through the phase ------------------------------------------------------------------------------
 
 
-CASES = {
+CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "big": ("big-", {"max_body_bytes": 2_000_000}, {}),
     "gzip": ("gzip-", {}, {}),
     "chunked": ("chunked-", {}, {}),

@@ -30,8 +30,8 @@ def _no_lease_thread(monkeypatch):
 
 
 def batches(campaign, phase, **filters):
-    stage_id = CampaignPhase.objects.get(campaign=campaign, phase=phase).stage_id
-    jobs_ = Job.objects.filter(stage_id=stage_id, **filters)
+    stage = CampaignPhase.objects.get(campaign=campaign, phase=phase).stage
+    jobs_ = Job.objects.filter(stage=stage, **filters)
     return sorted(jobs_, key=lambda job: job.payload["first"])
 
 
@@ -73,8 +73,12 @@ def edited(phase, config):
 
 
 def results(phase, campaign):
-    model = {"domain_generation": GeneratedDomain, "dns_validation": DnsResult, "http_keyword_validation": HttpResult}
-    return sorted(model[phase].objects.filter(campaign=campaign).values_list("seq", flat=True))
+    tables = {
+        "domain_generation": GeneratedDomain.objects,
+        "dns_validation": DnsResult.objects,
+        "http_keyword_validation": HttpResult.objects,
+    }
+    return sorted(tables[phase].filter(campaign=campaign).values_list("seq", flat=True))
 
 
 def half_failed_campaign(monkeypatch, client, tenant, dns_server, http_server, phase):
@@ -139,8 +143,8 @@ def test_restart_discards_the_results_and_runs_the_new_config_from_scratch(
     assert ranges == [(first, min(first + 25, total)) for first in range(0, total, 25)]
     seqs = results(phase, campaign)
     assert seqs == (list(range(55)) if phase == "domain_generation" else expected_seqs(phase, campaign))
-    row = CampaignPhase.objects.get(campaign=campaign, phase=phase)
-    assert row.config_snapshot["batch_size"] == 25
+    snapshot = CampaignPhase.objects.get(campaign=campaign, phase=phase).config_snapshot
+    assert snapshot is not None and snapshot["batch_size"] == 25
 
 
 def test_editing_the_config_of_a_running_or_paused_phase_is_a_409(admin_client, tenant, dns_server, http_server):
