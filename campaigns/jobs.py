@@ -1,4 +1,5 @@
-"""The engine's job handlers: one job is one batch of a phase (`campaign:<id>:<phase>:<batch>`).
+"""The engine's job handlers: one job is one batch of a phase, a `seq` range
+(`campaign:<id>:<phase>:<first>-<stop>`, see `batches.py`).
 
 A handler reads its slice of rows by `seq` range and does the network work outside any transaction.
 Generation writes its rows with one COPY in one transaction; DNS and HTTP stream their results into
@@ -36,10 +37,6 @@ logger = logging.getLogger(__name__)
 JOB_KIND = "campaign.batch"
 
 
-def job_key(*, campaign_id: Any, phase: str, batch: int) -> str:
-    return f"campaign:{campaign_id}:{phase}:{batch}"
-
-
 def run_batch(job: Job) -> dict[str, Any]:
     payload = job.payload
     handler = _HANDLERS[Phase(payload["phase"])]
@@ -65,24 +62,44 @@ def generate_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     first, stop, offset = payload["first"], payload["stop"], int(config.get("offset_start", 0))
     campaign_id = payload["campaign"]
     with fencing.fenced(job), connection.cursor() as cursor:
-        # The batch commits whole or not at all, so one row of its range means all of it is there.
         cursor.execute(
-            "SELECT 1 FROM campaigns_generateddomain WHERE campaign_id = %s AND seq >= %s AND seq < %s LIMIT 1",
+            "SELECT count(*) FROM campaigns_generateddomain WHERE campaign_id = %s AND seq >= %s AND seq < %s",
             [campaign_id, first, stop],
         )
-        if cursor.fetchone() is not None:
-            return {"generated": 0, "existing": stop - first}
-        # Streamed in chunks: PostgreSQL ingests one chunk while Python formats the next.
-        with cursor.cursor.copy('COPY campaigns_generateddomain (campaign_id, seq, "offset", name) FROM STDIN') as copy:
-            chunk: list[str] = []
-            for index, name in generation.names(spec, offset + first, offset + stop):
-                chunk.append(f"{campaign_id}\t{index - offset}\t{index}\t{name}\n")
-                if len(chunk) == 2000:
-                    copy.write("".join(chunk))
-                    chunk = []
-            if chunk:
+        (existing,) = cursor.fetchone()
+        if existing == stop - first:
+            return {"generated": 0, "existing": existing}
+        rows = generation.names(spec, offset + first, offset + stop)
+        if existing == 0:  # the usual case: nothing of the range yet, so a plain COPY
+            _copy_domains(cursor, campaign_id=campaign_id, offset=offset, rows=rows)
+        else:
+            # Part of the range is there (an earlier run cut its batches differently): add what is
+            # missing, through a scratch table, since COPY cannot skip the rows that already exist.
+            cursor.execute(
+                'CREATE TEMP TABLE generated_batch (campaign_id uuid, seq integer, "offset" bigint, name text) '
+                "ON COMMIT DROP"
+            )
+            _copy_domains(cursor, campaign_id=campaign_id, offset=offset, rows=rows, table="generated_batch")
+            cursor.execute(
+                'INSERT INTO campaigns_generateddomain (campaign_id, seq, "offset", name) '
+                'SELECT campaign_id, seq, "offset", name FROM generated_batch ON CONFLICT DO NOTHING'
+            )
+    return {"generated": stop - first - existing, "existing": existing}
+
+
+def _copy_domains(
+    cursor: CursorWrapper, *, campaign_id: str, offset: int, rows: Any, table: str = "campaigns_generateddomain"
+) -> None:
+    # Streamed in chunks: PostgreSQL ingests one chunk while Python formats the next.
+    with cursor.cursor.copy(f'COPY {table} (campaign_id, seq, "offset", name) FROM STDIN') as copy:
+        chunk: list[str] = []
+        for index, name in rows:
+            chunk.append(f"{campaign_id}\t{index - offset}\t{index}\t{name}\n")
+            if len(chunk) == 2000:
                 copy.write("".join(chunk))
-    return {"generated": stop - first}
+                chunk = []
+        if chunk:
+            copy.write("".join(chunk))
 
 
 # --- DNS validation ------------------------------------------------------------------------------
@@ -182,6 +199,8 @@ def http_personas(ids: list[str], proxy_id: str | None) -> list[http_keyword_val
             max_body_bytes=p.max_body_bytes,
             concurrency=p.concurrency,
             proxy_url=proxy_url,
+            verify_tls=p.verify_tls,
+            address_family=p.address_family,
         )
         for p in personas
     ]
@@ -192,7 +211,7 @@ def fetch_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT d.id, d.seq, d.name, r.addresses[1] FROM campaigns_generateddomain d
+            SELECT d.id, d.seq, d.name, r.addresses FROM campaigns_generateddomain d
             JOIN campaigns_dnsresult r ON r.domain_id = d.id
             WHERE d.campaign_id = %s AND d.seq >= %s AND d.seq < %s AND r.status = 'resolved'
               AND cardinality(r.addresses) > 0

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import connection
 from django.utils import timezone
 
@@ -73,36 +74,58 @@ def report_build(*, campaign: Campaign) -> CampaignReport:
     return report
 
 
-def report_csv_lines(*, campaign: Campaign, chunk: int = 5000) -> Iterator[str]:
-    """Every scored domain, best first, as CSV lines; read in keyset pages so memory stays flat."""
+# A cell a spreadsheet would run as a formula (CSV injection): page titles and redirect targets are
+# written by the scanned sites. A leading apostrophe makes it text; the value is otherwise kept whole.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(analysis.CSV_COLUMNS)
-    yield buffer.getvalue()
-    last: tuple[int, int] | None = None
+    for row in rows:
+        writer.writerow([spreadsheet_safe(value) for value in row])
+    return buffer.getvalue()
+
+
+# Keyset paging on `domain_score_keyset` (campaign, score * -1, seq; the query must spell the
+# expression as the index does to use it): each page starts where the index range does, so a page
+# costs the same at any depth (no OFFSET, no filter over earlier rows).
+_PAGE_SQL = """
+    SELECT s.score * -1, s.seq, d.name, s.keyword_matched, s.reasons, r.status, h.status_code,
+           coalesce(h.title, ''), coalesce(h.final_url, '')
+    FROM campaigns_domainscore s JOIN campaigns_generateddomain d ON d.id = s.domain_id
+    LEFT JOIN campaigns_dnsresult r ON r.domain_id = s.domain_id
+    LEFT JOIN campaigns_httpresult h ON h.domain_id = s.domain_id
+    WHERE s.campaign_id = %s AND (s.score * -1, s.seq) > (%s, %s) ORDER BY s.score * -1, s.seq LIMIT %s
+"""
+
+
+def report_csv_page(*, campaign_id: Any, after: tuple[int, int], rank: int, chunk: int) -> tuple[str, Any]:
+    """One page of CSV lines after the keyset `after` (-score, seq), and the next keyset (None: done)."""
+    rows = _rows(_PAGE_SQL, [campaign_id, after[0], after[1], chunk])
+    lines = [
+        [rank + i + 1, row[2], -row[0], row[3], " ".join(row[4]), row[5] or "", row[6] or "", row[7], row[8]]
+        for i, row in enumerate(rows)
+    ]
+    return _csv_text(lines), ((rows[-1][0], rows[-1][1]) if len(rows) == chunk else None)
+
+
+async def report_csv_stream(*, campaign: Campaign, chunk: int = 5000) -> AsyncIterator[str]:
+    """Every scored domain, best first, as CSV text: an async iterator, so the ASGI server sends each
+    page as it is read (a sync iterator is read whole into memory before the first byte is sent)."""
+    yield _csv_text([analysis.CSV_COLUMNS])
+    after: Any = (-(2**31), -1)  # before every (-score, seq)
     rank = 0
-    while True:
-        after = "" if last is None else "AND (s.score, -s.seq) < (%s, %s)"
-        params: list[Any] = [campaign.pk] + ([last[0], -last[1]] if last else []) + [chunk]
-        rows = _rows(
-            f"""
-            SELECT s.score, s.seq, d.name, s.keyword_matched, s.reasons, r.status, h.status_code,
-                   coalesce(h.title, ''), coalesce(h.final_url, '')
-            FROM campaigns_domainscore s JOIN campaigns_generateddomain d ON d.id = s.domain_id
-            LEFT JOIN campaigns_dnsresult r ON r.domain_id = s.domain_id
-            LEFT JOIN campaigns_httpresult h ON h.domain_id = s.domain_id
-            WHERE s.campaign_id = %s {after} ORDER BY s.score DESC, s.seq LIMIT %s
-            """,
-            params,
-        )
-        if not rows:
-            return
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in rows:
-            rank += 1
-            writer.writerow(
-                [rank, row[2], row[0], row[3], " ".join(row[4]), row[5] or "", row[6] or "", row[7], row[8]]
-            )
-        yield buffer.getvalue()
-        last = (rows[-1][0], rows[-1][1])
+    page = sync_to_async(report_csv_page)
+    while after is not None:
+        text, after_next = await page(campaign_id=campaign.pk, after=after, rank=rank, chunk=chunk)
+        if text:
+            yield text
+        rank += chunk
+        after = after_next

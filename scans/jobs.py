@@ -1,5 +1,6 @@
 """The scan's plug into the engine: stage kind `scan`, job kind `scan.service` (key
-`scan:<id>:<service>`). Each service is its own job, so a slow or failing one never holds the others.
+`scan:<id>:<service>`). Each service is its own job, so a slow or failing one never holds the others;
+the page they all read is fetched once per round and shared (`pages.py`).
 
 Attempts: the stage runs each job at most once on its own (`max_attempts=1`), so a failure reaches the
 person at once and every further run is a retry they asked for (counted in `ServiceExecution.attempts`).
@@ -17,7 +18,7 @@ from orchestration.errors import JobError
 from orchestration.models import Job, Stage
 from orchestration.registry import JobKind, LostAction, StageKind, register_job_kind, register_stage_kind
 
-from . import checks, conf, services
+from . import checks, conf, pages, services
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,14 @@ def run_service_job(job: Job) -> dict[str, Any]:
     except LookupError:
         raise JobError.fatal(f"no scan service {name!r} is installed", code="unknown_service") from None
     logger.info("scans.service_start scan=%s service=%s job=%s attempt=%s", scan_id, name, job.key, job.attempts)
-    target = checks.ScanTarget(url=job.payload["url"], keywords=tuple(job.payload.get("keywords") or ()))
-    return service.run(target, conf.check_settings())
+    settings = conf.check_settings()
+    url = job.payload["url"]
+    target = checks.ScanTarget(
+        url=url,
+        keywords=tuple(job.payload.get("keywords") or ()),
+        load_page=lambda: pages.shared_page(scan_id=scan_id, round=job.round, url=url, settings=settings),
+    )
+    return service.run(target, settings)
 
 
 def record_service_outcome(job: Job) -> None:

@@ -142,3 +142,33 @@ class ServiceExecution(models.Model):
         return (
             self.status == ExecutionStatus.FAILED and self.error_retryable is not False and self.attempts < max_attempts
         )
+
+
+class PageState(models.TextChoices):
+    FETCHING = "fetching"  # a service job holds the claim and is fetching
+    READY = "ready"
+    FAILED = "failed"  # the fetch failed: every service of the round reports the same error
+
+
+class ScanPage(models.Model):
+    """The scanned page, fetched once per scan round and shared by the round's services, whichever
+    workers they run on (`scans/pages.py`). Deleted when the round is finalised."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="+")
+    round = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=PageState.choices, default=PageState.FETCHING)
+    claim_token = models.CharField(max_length=32)
+    claim_expires_at = models.DateTimeField()
+    final_url = models.CharField(max_length=2000, blank=True)
+    status = models.PositiveSmallIntegerField(null=True)
+    headers = models.JSONField(default=dict)
+    html = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_retryable = models.BooleanField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scan", "round"], name="scan_page_once_per_round")]
+
+    def __str__(self) -> str:
+        return f"{self.scan_id} round {self.round} [{self.state}]"

@@ -24,6 +24,7 @@ from tenants.fair_share import tenant_fairness_key
 from tenants.models import Tenant, User
 
 from .models import FINAL_STATUSES, ExecutionStatus, InvalidTransition, Scan, ScanStatus, ServiceExecution, scan_stream
+from .pages import pages_discard
 from .selectors import retry_rejection
 
 logger = logging.getLogger(__name__)
@@ -288,6 +289,7 @@ def scan_finalise(*, stage: Stage) -> None:
             "services": statuses,
         },
     )
+    pages_discard(scan_id=scan.pk)  # every job of the round has ended: nobody reads its page any more
     metrics.incr("relay_scans_finalised_total", status=outcome)
     logger.info(
         "scans.scan_finalised tenant=%s scan=%s round=%s status=%s", scan.tenant_id, scan.pk, stage.round, outcome

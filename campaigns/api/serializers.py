@@ -17,6 +17,15 @@ class ModeSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=CampaignMode.choices)
 
 
+class PhaseStartSerializer(serializers.Serializer):
+    restart = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Retry of a failed phase: discard its results and start it from scratch with its current "
+        "config (without it, a retry runs what is left of the config the phase first started with).",
+    )
+
+
 class NextUserActionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["retry_phase", "start_phase", "none"])
     phase = serializers.CharField(allow_null=True)
@@ -143,6 +152,8 @@ class HttpPersonaSerializer(serializers.ModelSerializer):
             "max_redirects",
             "max_body_bytes",
             "concurrency",
+            "verify_tls",
+            "address_family",
             "created_at",
             "updated_at",
         ]

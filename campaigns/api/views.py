@@ -19,7 +19,7 @@ from tenants.selectors import acting_tenant, get_scoped
 from .. import selectors
 from ..models import Campaign, CampaignReport, PhaseConfig
 from ..phases import PHASES
-from ..reports import report_csv_lines
+from ..reports import report_csv_stream
 from ..services import campaigns as campaign_services
 from ..services import phases as phase_services
 from ..services.cancel import campaign_cancel
@@ -33,6 +33,7 @@ from .serializers import (
     DomainResultSerializer,
     ModeSerializer,
     PhaseConfigSerializer,
+    PhaseStartSerializer,
 )
 
 
@@ -114,7 +115,8 @@ def config_out(row: PhaseConfig) -> dict[str, Any]:
 
 
 class PhaseConfigApi(APIView):
-    """A phase's stored config. PUT validates it for that phase (400 with field-level messages)."""
+    """A phase's stored config. PUT validates it for that phase (400 with field-level messages); 409
+    while the phase is running or paused (a started phase runs the snapshot taken at its first start)."""
 
     permission_classes = [IsTenantUser]
 
@@ -142,14 +144,22 @@ class PhaseConfigApi(APIView):
 class PhaseStartApi(APIView):
     """Start a phase, or retry it after it failed. 409: another phase runs, a failed phase must be
     retried first (`retryPhase`), the previous phase has not completed (`requiredPhase`), or configs
-    are missing (`missingPhases`; in full_sequence every phase from this one on is checked)."""
+    are missing (`missingPhases`; in full_sequence every phase from this one on is checked). A retry
+    runs the rest of the config the phase first started with, unless `{"restart": true}`."""
 
     permission_classes = [IsTenantUser]
 
-    @extend_schema(request=None, responses={202: CampaignSerializer, 409: None})
+    @extend_schema(request=PhaseStartSerializer, responses={202: CampaignSerializer, 409: None})
     def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
-        phase_services.phase_start(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
+        serializer = PhaseStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        phase_services.phase_start(
+            campaign=campaign,
+            phase=checked_phase(phase),
+            actor=user_of(request),
+            restart=serializer.validated_data["restart"],
+        )
         campaign.refresh_from_db()
         return Response(campaign_out(campaign), status=status.HTTP_202_ACCEPTED)
 
@@ -233,7 +243,8 @@ class CampaignReportApi(APIView):
 
 
 class CampaignReportCsvApi(APIView):
-    """Every scored domain, best first, streamed as CSV."""
+    """Every scored domain, best first, streamed as CSV (from an async iterator: under ASGI each page is
+    sent as it is read; cells a spreadsheet would run as formulas are escaped)."""
 
     permission_classes = [IsTenantUser]
 
@@ -242,7 +253,7 @@ class CampaignReportCsvApi(APIView):
         campaign = campaign_for(request, campaign_id)
         if not CampaignReport.objects.filter(campaign=campaign).exists():
             raise Http404
-        response = StreamingHttpResponse(report_csv_lines(campaign=campaign), content_type="text/csv")
+        response = StreamingHttpResponse(report_csv_stream(campaign=campaign), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-leads.csv"'
         return response
 

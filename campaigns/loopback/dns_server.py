@@ -2,7 +2,9 @@
 
 Every name under the configured zone answers an A record (127.0.0.1 by default) unless the rule in
 `is_nxdomain` says it does not exist; names outside the zone are NXDOMAIN. `drop_every` silently drops
-some queries so clients see timeouts. Run: `python -m campaigns.loopback.dns_server --port 5353`.
+some queries so clients see timeouts. Names whose first label starts with `dual-` also answer AAAA
+(`::1` by default, where the loopback HTTP server does not listen: a client must fall back to the
+A address). Run: `python -m campaigns.loopback.dns_server --port 5353`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import dns.rrset
 class ZoneRules:
     zone: str = ""  # "" answers every name
     address: str = "127.0.0.1"
+    address6: str = "::1"  # the AAAA answer of `dual-*` names
     nxdomain_every: int = 0  # names whose crc32 % n == 0 do not exist (0: none)
     drop_every: int = 0  # queries for names whose crc32 % n == 1 get no answer (0: none)
     # 0: resolvers must not cache (c-ares does by default), so every test and benchmark lookup reaches us.
@@ -43,6 +46,10 @@ def is_nxdomain(name: str, rules: ZoneRules) -> bool:
     if name.split(".", 1)[0].startswith("nx"):
         return True
     return bool(rules.nxdomain_every) and name_hash(name) % rules.nxdomain_every == 0
+
+
+def is_dual_stack(name: str) -> bool:
+    return name.lower().split(".", 1)[0].startswith("dual-")
 
 
 def is_dropped(name: str, rules: ZoneRules) -> bool:
@@ -76,6 +83,10 @@ def _fast_response(wire: bytes, rules: ZoneRules) -> bytes | None:
     question = wire[12:end]
     if is_nxdomain(name, rules):
         return wire[:2] + (flags | 3).to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+    if qtype == 28 and is_dual_stack(name):
+        record = b"\xc0\x0c\x00\x1c\x00\x01" + rules.ttl.to_bytes(4, "big") + b"\x00\x10"
+        answer = record + socket.inet_pton(socket.AF_INET6, rules.address6)
+        return wire[:2] + flags.to_bytes(2, "big") + b"\x00\x01\x00\x01\x00\x00\x00\x00" + question + answer
     if qtype != 1:
         return wire[:2] + flags.to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
     answer = b"\xc0\x0c\x00\x01\x00\x01" + rules.ttl.to_bytes(4, "big") + b"\x00\x04" + _packed(rules.address)
@@ -107,6 +118,10 @@ def build_response(wire: bytes, rules: ZoneRules) -> bytes | None:
     elif question.rdtype == dns.rdatatype.A:
         response.answer.append(
             dns.rrset.from_text(question.name, rules.ttl, dns.rdataclass.IN, dns.rdatatype.A, rules.address)
+        )
+    elif question.rdtype == dns.rdatatype.AAAA and is_dual_stack(name):
+        response.answer.append(
+            dns.rrset.from_text(question.name, rules.ttl, dns.rdataclass.IN, dns.rdatatype.AAAA, rules.address6)
         )
     return response.to_wire()
 

@@ -2,7 +2,17 @@
 
 `page_for(host, path)` says what a host serves (tests compare stored results with it): most hosts
 serve 200 with a title and some of `WORDS` in the body, one in ten answers 404, one in ten redirects
-to `/landing` first. Run: `python -m campaigns.loopback.http_server --port 8080`.
+to `/landing` first. Hosts whose first label starts with one of these serve what real sites do and
+a single-segment page never shows (`SPECIAL`):
+
+- `big-`: a 1 MiB page whose only keyword (`pricing`) is at the very end;
+- `chunked-`: the usual page in `Transfer-Encoding: chunked`, several chunks;
+- `gzip-` / `deflate-`: the usual page compressed (when the client accepts it);
+- `latin1-`: a page in ISO-8859-1 (a title with an accent), said by the Content-Type charset.
+
+With `--tls-port` it also listens for HTTPS there, with a self-signed certificate made at start (for
+`*.test`), and routes by SNI as a CDN does: the page is the TLS server name's, and a client that sends
+no server name gets the `Default TLS site`. Run: `python -m campaigns.loopback.http_server --port 8080`.
 
 It is a bare asyncio protocol (on uvloop when installed), one request per connection, because it shares
 the machine with the workers it serves: a benchmark should spend its CPU in Relay, not in the test
@@ -14,12 +24,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
+import ssl
+import tempfile
+import zlib
 from dataclasses import dataclass
 from http import HTTPStatus
 
 WORDS = ("pricing", "contact", "login", "sale", "parked")
 MAX_HEAD_BYTES = 16_384
 LINGER_SECONDS = 5.0
+SPECIAL = ("big-", "chunked-", "gzip-", "deflate-", "latin1-")
+BIG_PAGE_BYTES = 1 << 20
+DEFAULT_TLS_TITLE = "Default TLS site"
 
 
 @dataclass(frozen=True)
@@ -28,6 +45,21 @@ class Page:
     title: str = ""
     body: str = ""
     location: str = ""
+    charset: str = "utf-8"
+
+
+def special_kind(host: str) -> str:
+    label = host.lower().split(".", 1)[0]
+    return next((prefix for prefix in SPECIAL if label.startswith(prefix)), "")
+
+
+def _big_page(host: str) -> Page:
+    title = f"Big page of {host}"
+    head, tail = f"<html><head><title>{title}</title></head><body>\n", "<p>pricing</p></body></html>"
+    filler = "<p>" + "lorem ipsum dolor sit amet " * 3 + "</p>\n"
+    room = BIG_PAGE_BYTES - len(head) - len(tail)
+    body = head + filler * (room // len(filler)) + " " * (room % len(filler)) + tail
+    return Page(status=200, title=title, body=body)
 
 
 def host_hash(host: str) -> int:
@@ -43,7 +75,14 @@ def words_for(host: str) -> list[str]:
 
 def page_for(host: str, path: str = "/") -> Page:
     host = host.lower().split(":", 1)[0]
-    bucket = host_hash(host) % 10
+    kind = special_kind(host)
+    if kind == "big-":
+        return _big_page(host)
+    if kind == "latin1-":
+        title = f"Café {host}"
+        body = f"<html><head><title>{title}</title></head><body><p>déjà vu: pricing</p></body></html>"
+        return Page(status=200, title=title, body=body, charset="iso-8859-1")
+    bucket = -1 if kind else host_hash(host) % 10  # the transport variants always serve their page
     if bucket == 0:
         return Page(status=404, title="Not found", body="<html><head><title>Not found</title></head></html>")
     if bucket == 1 and path != "/landing":
@@ -55,42 +94,94 @@ def page_for(host: str, path: str = "/") -> Page:
     return Page(status=200, title=title, body=body)
 
 
-def response_bytes(status: int, *, body: bytes = b"", location: str = "", head_only: bool = False) -> bytes:
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Content-Length: {len(body)}", "Connection: close"]
+def response_bytes(
+    status: int,
+    *,
+    body: bytes = b"",
+    location: str = "",
+    head_only: bool = False,
+    charset: str = "utf-8",
+    encoding: str = "",
+    chunks: int = 0,
+) -> bytes:
+    """The whole response; `encoding` a Content-Encoding the body is already in, `chunks` > 0 sends the
+    body in that many chunks (`Transfer-Encoding: chunked`) instead of with a Content-Length."""
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Connection: close"]
+    lines.insert(1, "Transfer-Encoding: chunked" if chunks else f"Content-Length: {len(body)}")
     if body:
-        lines.append("Content-Type: text/html; charset=utf-8")
+        lines.append(f"Content-Type: text/html; charset={charset}")
+    if encoding:
+        lines.append(f"Content-Encoding: {encoding}")
     if location:
         lines.append(f"Location: {location}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if head_only else head + body
+    if head_only:
+        return head
+    if not chunks:
+        return head + body
+    size = -(-len(body) // chunks) or 1
+    parts = [body[i : i + size] for i in range(0, len(body), size)]
+    return head + b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
 
 
-def answer(request_head: bytes) -> bytes:
-    """The whole response to one request head (request line and headers, without the blank line)."""
+def _compressed(body: bytes, encoding: str) -> bytes:
+    # gzip: a gzip member (wbits 31); "deflate" is the zlib format (RFC 9110).
+    compressor = zlib.compressobj(wbits=31) if encoding == "gzip" else zlib.compressobj()
+    return compressor.compress(body) + compressor.flush()
+
+
+def answer(request_head: bytes, *, tls_name: str | None = None, tls: bool = False) -> bytes:
+    """The whole response to one request head (request line and headers, without the blank line).
+    Over TLS the page is the one of `tls_name` (the SNI), whatever the Host header says."""
     try:
         request_line, *header_lines = request_head.decode("latin-1").split("\r\n")
         method, target, _version = request_line.split(" ")
     except ValueError:
         return response_bytes(400, body=b"bad request line")
-    host = next((line[5:].strip() for line in header_lines if line[:5].lower() == "host:"), "")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    host = headers.get("host", "")
     if not host:
         return response_bytes(400, body=b"missing Host header")
     if method not in ("GET", "HEAD"):
         return response_bytes(405)
-    page = page_for(host, target.split("?", 1)[0])
+    head_only = method == "HEAD"
+    if tls and not tls_name:
+        body = f"<html><head><title>{DEFAULT_TLS_TITLE}</title></head></html>".encode()
+        return response_bytes(200, body=body, head_only=head_only)
+    name = tls_name or host
+    page = page_for(name, target.split("?", 1)[0])
     if page.location:
-        return response_bytes(page.status, location=page.location, head_only=method == "HEAD")
-    return response_bytes(page.status, body=page.body.encode(), head_only=method == "HEAD")
+        return response_bytes(page.status, location=page.location, head_only=head_only)
+    body = page.body.encode(page.charset)
+    kind = special_kind(name)
+    encoding = kind[:-1] if kind in ("gzip-", "deflate-") and kind[:-1] in headers.get("accept-encoding", "") else ""
+    if encoding:
+        body = _compressed(body, encoding)
+    return response_bytes(
+        page.status,
+        body=body,
+        head_only=head_only,
+        charset=page.charset,
+        encoding=encoding,
+        chunks=4 if kind == "chunked-" else 0,
+    )
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.answered = False
+        self.tls = tls
+        self.tls_name: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream server's transport
+        if self.tls:  # the handshake is over: the SNI callback has named the connection
+            self.tls_name = getattr(transport.get_extra_info("ssl_object"), "sni_name", None)
+
+    def answer(self, head: bytes) -> bytes:
+        return answer(head, tls_name=self.tls_name, tls=self.tls)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -99,27 +190,52 @@ class _Connection(asyncio.Protocol):
         self.buffer += data
         head, separator, rest = self.buffer.partition(b"\r\n\r\n")
         if separator and not rest:
-            self.transport.write(answer(head))
+            self.transport.write(self.answer(head))
             self.transport.close()  # one request per connection (every response says Connection: close)
         elif separator or len(self.buffer) > MAX_HEAD_BYTES:
             # A body or an endless head: answer, then keep reading until the client closes (closing with
             # unread bytes would reset the connection and could destroy the answer before it is read).
             self.answered = True
-            self.transport.write(answer(head) if separator else response_bytes(431))
+            self.transport.write(self.answer(head) if separator else response_bytes(431))
             self.transport.write_eof()
             asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
 
 
-async def serve(*, host: str = "127.0.0.1", port: int) -> asyncio.Server:
-    return await asyncio.get_running_loop().create_server(_Connection, host, port, backlog=1024)
+def tls_context() -> ssl.SSLContext:
+    """A server context with a self-signed certificate for `*.test` made now, remembering each
+    connection's SNI name on its SSL object (`sni_name`)."""
+    from .certificate import self_signed_pem  # cryptography: only needed when serving TLS
+
+    cert_pem, key_pem = self_signed_pem(["*.test", "localhost"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory() as folder:
+        cert_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        with open(cert_path, "wb") as cert_file, open(key_path, "wb") as key_file:
+            cert_file.write(cert_pem)
+            key_file.write(key_pem)
+        context.load_cert_chain(cert_path, key_path)
+
+    def remember_name(ssl_object: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        ssl_object.sni_name = name  # type: ignore[attr-defined]
+
+    context.sni_callback = remember_name
+    return context
 
 
-def run_forever(host: str, port: int) -> None:
+async def serve(*, host: str = "127.0.0.1", port: int, tls_port: int | None = None) -> list[asyncio.Server]:
+    loop = asyncio.get_running_loop()
+    servers = [await loop.create_server(_Connection, host, port, backlog=1024)]
+    if tls_port:
+        context = tls_context()
+        servers.append(await loop.create_server(lambda: _Connection(tls=True), host, tls_port, ssl=context))
+    return servers
+
+
+def run_forever(host: str, port: int, tls_port: int | None = None) -> None:
     async def main() -> None:
-        server = await serve(host=host, port=port)
-        print(f"http_server listening on {host}:{port}", flush=True)
-        async with server:
-            await server.serve_forever()
+        servers = await serve(host=host, port=port, tls_port=tls_port)
+        print(f"http_server listening on {host}:{port} (tls: {tls_port})", flush=True)
+        await asyncio.gather(*(server.serve_forever() for server in servers))
 
     try:
         import uvloop  # a third of the CPU per connection of the standard loop
@@ -133,8 +249,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tls-port", type=int, default=0, help="also serve HTTPS here (self-signed, SNI routing)")
     args = parser.parse_args()
-    run_forever(args.host, args.port)
+    run_forever(args.host, args.port, args.tls_port or None)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ with the client they serve) and wait until they answer."""
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 class Server:
     port: int
     process: subprocess.Popen[bytes]
+    tls_port: int = 0  # the HTTP server's HTTPS listener (0: none)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -50,11 +52,19 @@ def start_dns_server(*, args: list[str] | None = None) -> Server:
     return Server(port=port, process=process)
 
 
-def start_http_server(*, args: list[str] | None = None) -> Server:
-    port = free_port()
-    process = _start("campaigns.loopback.http_server", port, args or [])
-    _wait_until_answering(process, lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5).close(), "HTTP")
-    return Server(port=port, process=process)
+def start_http_server(*, args: list[str] | None = None, tls: bool = True) -> Server:
+    """The loopback HTTP server; with `tls`, also its HTTPS listener (self-signed, routed by SNI)."""
+    port, tls_port = free_port(), free_port() if tls else 0
+    process = _start(
+        "campaigns.loopback.http_server", port, [*(args or []), *(["--tls-port", str(tls_port)] if tls else [])]
+    )
+    for listening in (port, tls_port) if tls else (port,):
+        _wait_until_answering(process, functools.partial(_probe_tcp, listening), "HTTP")
+    return Server(port=port, process=process, tls_port=tls_port)
+
+
+def _probe_tcp(port: int) -> None:
+    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
 
 
 def _probe_dns(port: int) -> None:

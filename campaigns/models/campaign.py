@@ -77,6 +77,14 @@ class CampaignPhase(models.Model):
         max_length=32, blank=True, help_text="Set by the restart recovery that paused it."
     )
     attempts = models.PositiveIntegerField(default=0, help_text="Times the phase was started (first run + retries).")
+    config_snapshot = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The phase's config as it first started: retries and resumes run this, not later edits.",
+    )
+    checkpoint_round = models.PositiveIntegerField(
+        default=0, help_text="Stage rounds before this one belong to a run discarded by a restart from scratch."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)

@@ -28,6 +28,13 @@ class DnsPersona(models.Model):
         return self.name
 
 
+class AddressFamily(models.TextChoices):
+    IPV4_FIRST = "ipv4_first"
+    IPV6_FIRST = "ipv6_first"
+    IPV4_ONLY = "ipv4_only"
+    IPV6_ONLY = "ipv6_only"
+
+
 class HttpPersona(models.Model):
     """How to fetch: headers, user agent, limits, and the port/scheme to reach resolved addresses on."""
 
@@ -42,6 +49,15 @@ class HttpPersona(models.Model):
     max_redirects = models.PositiveSmallIntegerField(default=5)
     max_body_bytes = models.PositiveIntegerField(default=262_144)
     concurrency = models.PositiveIntegerField(default=50)
+    verify_tls = models.BooleanField(
+        default=True, help_text="https: check the certificate against the domain (off: accept any certificate)."
+    )
+    address_family = models.CharField(
+        max_length=16,
+        choices=AddressFamily.choices,
+        default=AddressFamily.IPV4_FIRST,
+        help_text="Which resolved addresses to connect to, in which order (the next one is tried when one fails).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,6 +6,7 @@ of rows a campaign writes."""
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import F
 
 from .campaign import Campaign
 
@@ -78,7 +79,11 @@ class DomainScore(models.Model):
     reasons = ArrayField(models.CharField(max_length=32), default=list)
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "-score"], name="domain_score_rank")]
+        indexes = [
+            models.Index(fields=["campaign", "-score"], name="domain_score_rank"),
+            # The CSV's keyset (-score, seq): one ascending order, so a row comparison bounds the range.
+            models.Index(F("campaign"), -F("score"), F("seq"), name="domain_score_keyset"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.domain_id} score {self.score}"

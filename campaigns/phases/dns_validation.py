@@ -63,7 +63,8 @@ async def _lookup(resolver: aiodns.DNSResolver, name: str, query_types: Sequence
         if query_type in _ADDRESS_TYPES:
             addresses += [str(getattr(record.data, "addr", "")) for record in result.answer if record.type in (1, 28)]
     if addresses:
-        return Lookup(name=name, status=RESOLVED, addresses=sorted(set(addresses)))
+        # In the resolver's order, duplicates dropped: the HTTP phase picks the family, not a string sort.
+        return Lookup(name=name, status=RESOLVED, addresses=list(dict.fromkeys(addresses)))
     for wanted in (NXDOMAIN, TIMEOUT, ERROR):
         for status, error in outcomes:
             if status == wanted:

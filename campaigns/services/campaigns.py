@@ -92,15 +92,32 @@ def campaign_set_mode(*, campaign: Campaign, mode: str, actor: User | None) -> C
 
 
 def phase_config_set(*, campaign: Campaign, phase: str, data: Any) -> PhaseConfig:
-    """Validate (400 with field messages) and store a phase's config."""
+    """Validate (400 with field messages) and store a phase's config. 409 while the phase runs or is
+    paused: its config is frozen until it ends (a failed phase may be edited, and restarted with it)."""
     clean = config_validate(phase=phase, data=data, tenant=campaign.tenant)
-    row, _ = PhaseConfig.objects.update_or_create(campaign=campaign, phase=phase, defaults={"config": clean})
+    with transaction.atomic():
+        _refuse_while_active(campaign=campaign, phase=phase)
+        row, _ = PhaseConfig.objects.update_or_create(campaign=campaign, phase=phase, defaults={"config": clean})
     logger.info("campaign.phase_configured campaign=%s tenant=%s phase=%s", campaign.pk, campaign.tenant_id, phase)
     return row
 
 
 def phase_config_delete(*, campaign: Campaign, phase: str) -> None:
-    PhaseConfig.objects.filter(campaign=campaign, phase=phase).delete()
+    with transaction.atomic():
+        _refuse_while_active(campaign=campaign, phase=phase)
+        PhaseConfig.objects.filter(campaign=campaign, phase=phase).delete()
+
+
+def _refuse_while_active(*, campaign: Campaign, phase: str) -> None:
+    # The campaign row first, as a phase start locks it: a start and an edit are serialised.
+    Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+    status = CampaignPhase.objects.filter(campaign=campaign, phase=phase).values_list("status", flat=True).first()
+    if status in (PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED):
+        raise Conflict(
+            f"Phase {phase} is {status}: its config is frozen until the phase ends.",
+            code="phase_config_frozen",
+            extra={"phase": phase, "phaseStatus": status},
+        )
 
 
 def campaign_settings_update(*, auto_resume_on_restart: bool) -> CampaignSettings:

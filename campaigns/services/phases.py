@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from core.exceptions import Conflict
 from orchestration import events, metrics, stages
@@ -17,9 +18,21 @@ from tenants.fair_share import tenant_fairness_key
 from tenants.models import User
 
 from .. import jobs
-from ..models import Campaign, CampaignMode, CampaignPhase, CampaignStatus, PhaseConfig, PhaseStatus
+from ..batches import job_key, remaining_ranges
+from ..models import (
+    Campaign,
+    CampaignMode,
+    CampaignPhase,
+    CampaignStatus,
+    DnsResult,
+    DomainScore,
+    GeneratedDomain,
+    HttpResult,
+    PhaseConfig,
+    PhaseStatus,
+)
 from ..models.campaign import PausedReason
-from ..phase_configs import batch_size
+from ..phase_configs import batch_size, config_validate
 from ..phases import PHASES, Phase, phase_index
 from ..selectors import last_failed_phase, missing_configs
 
@@ -41,10 +54,14 @@ def _locked_rows(campaign: Campaign) -> tuple[Campaign, dict[str, CampaignPhase]
 
 
 @retry_on_conflict(attempts=4)
-def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> CampaignPhase:
+def phase_start(*, campaign: Campaign, phase: str, actor: User | None, restart: bool = False) -> CampaignPhase:
     """Start a phase, or retry it after a failure. Refuses (409) while any phase runs or is paused,
     when an earlier failure must be retried first, when the previous phase has not completed, and
-    when configs are missing (in `full_sequence`: every phase from this one to the end)."""
+    when configs are missing (in `full_sequence`: every phase from this one to the end).
+
+    A retry runs what is left of the config the phase first started with (its snapshot), whatever was
+    edited since; `restart` discards the phase's results and starts it from scratch with the stored
+    config instead."""
     with transaction.atomic():
         campaign, rows = _locked_rows(campaign)
         if campaign.cancelled_at is not None:
@@ -75,6 +92,14 @@ def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> Campai
             )
         needed = list(PHASES[index:]) if campaign.mode == CampaignMode.FULL_SEQUENCE else [phase]
         missing, errors, clean = missing_configs(campaign=campaign, phases=needed)
+        frozen = row.config_snapshot is not None and not restart
+        if frozen:
+            # The retry runs the snapshot: check that, not the stored config (which may have been edited).
+            missing = [name for name in missing if name != phase]
+            errors.pop(phase, None)
+            snapshot_errors = _snapshot_errors(campaign=campaign, row=row)
+            if snapshot_errors:
+                missing, errors = [phase, *missing], {phase: snapshot_errors, **errors}
         if missing:
             logger.info(
                 "campaign.start_rejected campaign=%s tenant=%s phase=%s missing=%s",
@@ -84,28 +109,66 @@ def phase_start(*, campaign: Campaign, phase: str, actor: User | None) -> Campai
                 missing,
             )
             raise Conflict(
-                "Configure every phase listed in missingPhases before starting.",
+                "Configure every phase listed in missingPhases before starting"
+                + (" (or restart the phase from scratch with its new config)." if frozen else "."),
                 code="missing_phase_config",
                 fields=errors,
                 extra={"missingPhases": missing},
             )
-        phase_open_round(campaign=campaign, row=row, config=clean[phase], auto=False)
+        if restart and row.status == PhaseStatus.FAILED:
+            phase_discard_results(campaign=campaign, row=row)
+        phase_open_round(campaign=campaign, row=row, config=clean.get(phase, {}), auto=False)
         logger.info(
-            "campaign.phase_start campaign=%s tenant=%s phase=%s actor=%s retry=%s",
+            "campaign.phase_start campaign=%s tenant=%s phase=%s actor=%s retry=%s restart=%s",
             campaign.pk,
             campaign.tenant_id,
             phase,
             getattr(actor, "pk", None),
             failed == phase,
+            restart,
         )
     return row
+
+
+def _snapshot_errors(*, campaign: Campaign, row: CampaignPhase) -> Any:
+    try:
+        config_validate(phase=row.phase, data=row.config_snapshot, tenant=campaign.tenant)
+    except ValidationError as exc:
+        return exc.detail
+    return None
+
+
+# The results each phase writes, its own first: a restart from scratch empties these (later phases
+# have not run, since a phase only starts once the one before it completed, so theirs are empty).
+_RESULTS_FROM = {
+    Phase.DOMAIN_GENERATION: (DomainScore, HttpResult, DnsResult, GeneratedDomain),
+    Phase.DNS_VALIDATION: (DomainScore, HttpResult, DnsResult),
+    Phase.HTTP_KEYWORD_VALIDATION: (DomainScore, HttpResult),
+    Phase.ANALYSIS: (DomainScore,),
+}
+
+
+def phase_discard_results(*, campaign: Campaign, row: CampaignPhase) -> None:
+    """Forget a failed phase's run: its results, its snapshot and its checkpoint (the batches of the
+    stage's earlier rounds no longer count as done), so the next round starts from scratch."""
+    for model in _RESULTS_FROM[Phase(row.phase)]:
+        model.objects.filter(campaign=campaign)._raw_delete(model.objects.db)  # no per-row cascade
+    row.config_snapshot = None
+    row.checkpoint_round = (row.stage.round + 1) if row.stage is not None else 0
+    CampaignPhase.objects.filter(pk=row.pk).update(config_snapshot=None, checkpoint_round=row.checkpoint_round)
 
 
 def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str, Any], auto: bool) -> None:
     """Mark the phase in progress and open its stage's round over the batches still to do. Inside the
     caller's transaction (a request, or the finaliser of the previous phase). `config`: the phase's
     config as `missing_configs` validated it in this transaction. Events before the round opens: a
-    round with no batches finalises at once, and its events must follow this one."""
+    round with no batches finalises at once, and its events must follow this one.
+
+    The first start freezes the config on the phase (`config_snapshot`); every later round of the
+    phase (a retry) runs the snapshot, so an edit made meanwhile never changes work half done."""
+    if row.config_snapshot is None:
+        row.config_snapshot = _snapshot(campaign=campaign, phase=row.phase, config=config)
+    config = row.config_snapshot
     if row.stage_id is None:
         row.stage = stages.stage_create(
             kind=STAGE_KIND,
@@ -116,7 +179,7 @@ def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str
             priority=Priority.BULK,
         )
     assert row.stage is not None
-    specs = _batch_specs(campaign=campaign, phase=row.phase, config=config, stage=row.stage)
+    specs = _batch_specs(campaign=campaign, row=row, config=config, stage=row.stage)
     now = timezone.now()
     updated = CampaignPhase.objects.filter(pk=row.pk, status__in=[PhaseStatus.NOT_STARTED, PhaseStatus.FAILED]).update(
         status=PhaseStatus.IN_PROGRESS,
@@ -126,6 +189,7 @@ def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str
         error="",
         paused_reason="",
         attempts=row.attempts + 1,
+        config_snapshot=config,
         updated_at=now,
     )
     if updated != 1:
@@ -148,7 +212,23 @@ def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str
     stages.stage_start_round(stage=row.stage, jobs=specs)
 
 
-def _batch_specs(*, campaign: Campaign, phase: str, config: dict[str, Any], stage: Stage) -> list[stages.JobSpec]:
+def _snapshot(*, campaign: Campaign, phase: str, config: dict[str, Any]) -> dict[str, Any]:
+    """What the phase will run, frozen. HTTP also counts the analysis keyword in pages when it is
+    known (so analysis can score page content): that is part of what is frozen."""
+    snapshot = dict(config)
+    if phase == Phase.HTTP_KEYWORD_VALIDATION:
+        keywords = list(config.get("keywords") or [])
+        analysis = PhaseConfig.objects.filter(campaign=campaign, phase=Phase.ANALYSIS).first()
+        if analysis and analysis.config.get("keyword") and analysis.config["keyword"] not in keywords:
+            keywords.append(analysis.config["keyword"])
+        snapshot["keywords"] = keywords
+    return snapshot
+
+
+def _batch_specs(
+    *, campaign: Campaign, row: CampaignPhase, config: dict[str, Any], stage: Stage
+) -> list[stages.JobSpec]:
+    phase = row.phase
     size = batch_size(phase=phase, config=config)
     if phase == Phase.DOMAIN_GENERATION:
         total = int(config["num_domains"])
@@ -158,38 +238,29 @@ def _batch_specs(*, campaign: Campaign, phase: str, config: dict[str, Any], stag
                 "SELECT coalesce(max(seq) + 1, 0) FROM campaigns_generateddomain WHERE campaign_id = %s", [campaign.pk]
             )
             (total,) = cursor.fetchone()
-    payload_extra: dict[str, Any] = {}
-    if phase == Phase.HTTP_KEYWORD_VALIDATION:
-        # Count the analysis keyword in pages too when it is known, so analysis can score page content.
-        keywords = list(config.get("keywords") or [])
-        analysis = PhaseConfig.objects.filter(campaign=campaign, phase=Phase.ANALYSIS).first()
-        if analysis and analysis.config.get("keyword") and analysis.config["keyword"] not in keywords:
-            keywords.append(analysis.config["keyword"])
-        payload_extra["keywords"] = keywords
-    # A retry re-runs only the batches that have not succeeded yet: the checkpoint is the job table.
-    done = set(Job.objects.filter(stage=stage, state=JobState.SUCCEEDED).values_list("key", flat=True))
-    specs = []
-    for number, first in enumerate(range(0, total, size)):
-        key = jobs.job_key(campaign_id=campaign.pk, phase=phase, batch=number)
-        if key in done:
-            continue
-        specs.append(
-            stages.JobSpec(
-                key=key,
-                kind=jobs.JOB_KIND,
-                queue=campaign.queue or None,
-                payload={
-                    "campaign": str(campaign.pk),
-                    "phase": phase,
-                    "batch": number,
-                    "first": first,
-                    "stop": min(first + size, total),
-                    "config": config,
-                    **payload_extra,
-                },
-            )
+    # A retry runs only the ranges no succeeded batch covers: the checkpoint is the job table, read
+    # by range (the key and payload of every batch carry it), from the rounds since the last restart.
+    done = Job.objects.filter(stage=stage, state=JobState.SUCCEEDED, round__gte=row.checkpoint_round).values_list(
+        "payload__first", "payload__stop"
+    )
+    payload_extra = {"keywords": config["keywords"]} if phase == Phase.HTTP_KEYWORD_VALIDATION else {}
+    return [
+        stages.JobSpec(
+            key=job_key(campaign_id=campaign.pk, phase=phase, first=first, stop=stop),
+            kind=jobs.JOB_KIND,
+            queue=campaign.queue or None,
+            payload={
+                "campaign": str(campaign.pk),
+                "phase": phase,
+                "batch": f"{first}-{stop}",
+                "first": first,
+                "stop": stop,
+                "config": config,
+                **payload_extra,
+            },
         )
-    return specs
+        for first, stop in remaining_ranges(total=total, size=size, done=[(int(a), int(b)) for a, b in done])
+    ]
 
 
 @retry_on_conflict(attempts=4)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .fetch import Page, fetch_page
-from .html import Element, parse_html
+from .fetch import Page, target_page
+from .html import Element
 from .registry import CheckSettings, ScanService, ScanTarget, register
 
 NAME = "accessibility"
@@ -39,7 +39,7 @@ MIN_CONTRAST = 4.5
 
 
 def analyse(page: Page) -> dict[str, Any]:
-    root = parse_html(page.html)
+    root = page.tree
     found: dict[str, list[str]] = {rule: [] for rule in RULES}
     html = root.find("html")
     if html is None or not html.get("lang").strip():
@@ -163,7 +163,7 @@ def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
 
 
 def run(target: ScanTarget, settings: CheckSettings) -> dict[str, Any]:
-    return analyse(fetch_page(target.url, service=NAME, settings=settings))
+    return analyse(target_page(target, service=NAME, settings=settings))
 
 
 register(ScanService(name=NAME, description="Accessibility score and findings (WCAG basics).", run=run))

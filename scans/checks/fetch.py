@@ -1,15 +1,18 @@
 """Fetching the scanned page, with the failure kinds the engine needs: a timeout, a network error or a
-5xx may pass (retryable); a 4xx of the page itself will not (fatal)."""
+5xx may pass (retryable); a 4xx of the page itself will not (fatal). A scan fetches its page once and
+its services share it, parsed tree included (`target_page`, `Page.tree`; see `scans/pages.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import httpx
 
 from orchestration.errors import JobError
 
-from .registry import CheckSettings
+from .html import Element, parse_html
+from .registry import CheckSettings, ScanTarget
 
 USER_AGENT = "RelayScan/1.0"
 
@@ -21,6 +24,18 @@ class Page:
     status: int
     headers: dict[str, str]  # lower-cased names
     html: str
+
+    @cached_property
+    def tree(self) -> Element:
+        """The parsed document, built once per page however many checks read it."""
+        return parse_html(self.html)
+
+
+def target_page(target: ScanTarget, *, service: str, settings: CheckSettings) -> Page:
+    """The scan's page: the shared one when the scan provides it, else fetched here."""
+    if target.load_page is not None:
+        return target.load_page()
+    return fetch_page(target.url, service=service, settings=settings)
 
 
 def user_agent(service: str) -> str:

@@ -1,14 +1,17 @@
-"""A small element tree built with the standard library's `html.parser`, shared by every page check.
-
-Browsers repair broken markup in many ways; this builder does the few that matter for the checks:
-void elements never take children, and an end tag closes every element opened inside it.
+"""A small element tree, shared by every page check, built from an HTML5 parser (lexbor, through
+selectolax): the tree-construction rules of the HTML standard, so a check sees the tree a browser
+builds, with implicit `</p>` and `</li>`, `<tbody>` inside tables, misnested formatting repaired, a
+stray `<title>` in the body moved where it belongs. The checks walk these plain `Element`s, not
+the parser's objects, so they stay small pure functions and the parser can be swapped here alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser
 
 VOID_ELEMENTS = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
@@ -68,36 +71,42 @@ class Element:
         return f"<{self.tag}{' ' + attrs if attrs else ''}>"[:160]
 
 
-class _TreeBuilder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Element(tag="#document")
-        self.stack: list[Element] = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+def parse_html(markup: str) -> Element:
+    """Parse a document into an element tree as a browser would; never raises on malformed markup."""
+    document = LexborHTMLParser(markup).root
+    root = Element(tag="#document")
+    if document is None:
+        return root
+    parent = document.parent or document
+    # Iterative (a page may nest thousands deep): (lexbor node, the Element its children go to).
+    stack: list[tuple[Any, Element]] = [(child, root) for child in reversed(list(_children(parent)))]
+    script_cursor = 0
+    while stack:
+        node, into = stack.pop()
+        tag = node.tag
+        if tag == "-text":
+            into.children.append(node.text_content or "")
+            continue
+        if not tag or tag.startswith(("-", "!", "_")):  # comments, doctype
+            continue
         element = Element(
             tag=tag,
-            attrs={key.lower(): value or "" for key, value in attrs},
-            parent=self.stack[-1],
-            line=self.getpos()[0],
+            attrs={str(key).lower(): value or "" for key, value in node.attributes.items()},
+            parent=into,
         )
-        self.stack[-1].children.append(element)
-        if tag not in VOID_ELEMENTS:
-            self.stack.append(element)
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self.stack) - 1, 0, -1):
-            if self.stack[depth].tag == tag:
-                del self.stack[depth:]
-                return  # an end tag with no open element is ignored, as browsers do
-
-    def handle_data(self, data: str) -> None:
-        self.stack[-1].children.append(data)
+        into.children.append(element)
+        stack.extend((child, element) for child in reversed(list(_children(node))))
+        if tag == "script":  # where it starts, for messages about its content (JSON-LD errors)
+            content = node.text(deep=True)
+            position = markup.find(content, script_cursor) if content else -1
+            if position >= 0:
+                element.line = markup.count("\n", 0, position) + 1
+                script_cursor = position
+    return root
 
 
-def parse_html(markup: str) -> Element:
-    """Parse a document into an element tree; never raises on malformed markup."""
-    builder = _TreeBuilder()
-    builder.feed(markup)
-    builder.close()
-    return builder.root
+def _children(node: Any) -> Iterator[Any]:
+    child = node.child
+    while child is not None:
+        yield child
+        child = child.next

@@ -13,8 +13,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 
-from .fetch import Page, fetch_page, user_agent
-from .html import parse_html
+from .fetch import Page, target_page, user_agent
 from .registry import CheckSettings, ScanService, ScanTarget, register
 
 NAME = "links"
@@ -39,7 +38,7 @@ class LinkStatus:
 
 
 def extract_links(page: Page) -> list[Link]:
-    root = parse_html(page.html)
+    root = page.tree
     host = urlsplit(page.final_url).netloc.lower()
     links = []
     for anchor in root.iter("a"):
@@ -108,7 +107,7 @@ def summarise(links: list[Link], statuses: dict[str, LinkStatus], *, max_links: 
 
 
 def run(target: ScanTarget, settings: CheckSettings) -> dict[str, Any]:
-    page = fetch_page(target.url, service=NAME, settings=settings)
+    page = target_page(target, service=NAME, settings=settings)
     links = extract_links(page)
     to_check = list(dict.fromkeys(link.url for link in links))[: settings.max_links]
     return summarise(links, check_urls(to_check, settings), max_links=settings.max_links)

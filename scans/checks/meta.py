@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin
 
-from .fetch import Page, fetch_page
-from .html import Element, parse_html
+from .fetch import Page, target_page
+from .html import Element
 from .registry import CheckSettings, ScanService, ScanTarget, register
 
 NAME = "meta"
@@ -16,7 +16,7 @@ REQUIRED_OPEN_GRAPH = ("og:title", "og:type", "og:image", "og:url")
 
 
 def analyse(page: Page, *, keywords: tuple[str, ...] = ()) -> dict[str, Any]:
-    root = parse_html(page.html)
+    root = page.tree
     title_element = root.find("title")
     title = title_element.text() if title_element else ""
     metas = {_meta_name(meta): meta.get("content").strip() for meta in root.iter("meta") if _meta_name(meta)}
@@ -95,7 +95,7 @@ def _keyword_presence(keyword: str, *, title: str, description: str, h1: list[st
 
 
 def run(target: ScanTarget, settings: CheckSettings) -> dict[str, Any]:
-    page = fetch_page(target.url, service=NAME, settings=settings)
+    page = target_page(target, service=NAME, settings=settings)
     return analyse(page, keywords=target.keywords)
 
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .fetch import Page
 
 
 @dataclass(frozen=True)
 class ScanTarget:
     url: str
     keywords: tuple[str, ...] = ()
+    # Where the page comes from when the scan shares one fetch between its services (`scans.pages`);
+    # None: the check fetches it itself (unit tests, a check run on its own).
+    load_page: Callable[[], Page] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .fetch import Page, fetch_page
-from .html import Element, parse_html
+from .fetch import Page, target_page
+from .html import Element
 from .registry import CheckSettings, ScanService, ScanTarget, register
 
 NAME = "schema"
@@ -53,7 +53,7 @@ def _present(value: Any) -> bool:
 
 
 def analyse(page: Page) -> dict[str, Any]:
-    root = parse_html(page.html)
+    root = page.tree
     errors: list[str] = []
     raw: list[tuple[str, str, dict[str, Any]]] = []
     raw += [("json-ld", item_type, props) for item_type, props in _json_ld(root, errors)]
@@ -138,7 +138,7 @@ def _item(element: Element, *, microdata: bool) -> tuple[str, dict[str, Any]]:
 
 
 def run(target: ScanTarget, settings: CheckSettings) -> dict[str, Any]:
-    return analyse(fetch_page(target.url, service=NAME, settings=settings))
+    return analyse(target_page(target, service=NAME, settings=settings))
 
 
 register(

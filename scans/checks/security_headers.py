@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fetch import Page, fetch_page
+from .fetch import Page, target_page
 from .registry import CheckSettings, ScanService, ScanTarget, register
 
 NAME = "security_headers"
@@ -49,7 +49,7 @@ def analyse(page: Page) -> dict[str, Any]:
 
 
 def run(target: ScanTarget, settings: CheckSettings) -> dict[str, Any]:
-    return analyse(fetch_page(target.url, service=NAME, settings=settings))
+    return analyse(target_page(target, service=NAME, settings=settings))
 
 
 register(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
+
 from campaigns.models import Campaign, CampaignPhase, DnsPersona, HttpPersona
 from campaigns.phases import PHASES
 from campaigns.services.campaigns import campaign_create, campaign_set_mode, phase_config_set
@@ -107,3 +109,13 @@ def wait_phase(campaign: Campaign, phase: str, status: str, *, timeout: float = 
     wait_until(
         lambda: phase_status(campaign, phase) == status, timeout=timeout, interval=0.2, message=f"{phase} {status}"
     )
+
+
+def streamed_text(response: Any) -> str:
+    """The body of a response streamed from an async iterator (as ASGI sends it, page by page)."""
+    assert response.is_async
+
+    async def collect() -> bytes:
+        return b"".join([part async for part in response.streaming_content])
+
+    return async_to_sync(collect)().decode()

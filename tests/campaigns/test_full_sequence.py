@@ -10,7 +10,7 @@ from campaigns.phases import PHASES
 from orchestration import metrics
 
 from ..helpers import wait_until
-from .factories import configured_campaign, dns_persona, event_types, http_persona, wait_status
+from .factories import configured_campaign, dns_persona, event_types, http_persona, streamed_text, wait_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,6 +78,6 @@ def test_one_start_runs_every_phase_and_stores_real_results(
     assert report["topLeads"][0]["score"] >= report["topLeads"][-1]["score"]
 
     csv_response = admin_client.get(f"/api/campaigns/{campaign.pk}/report.csv")
-    lines = b"".join(csv_response.streaming_content).decode().strip().splitlines()
+    lines = streamed_text(csv_response).strip().splitlines()
     assert lines[0].startswith("rank,domain,score")
     assert len(lines) == 41

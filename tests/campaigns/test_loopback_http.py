@@ -54,7 +54,9 @@ def test_malformed_requests_get_a_4xx_and_the_connection_closes(http_server, req
 
 def test_the_phase_fetcher_reads_what_page_for_says_each_host_serves(http_server):
     names = [f"lead{i}.test" for i in range(60)]
-    fetches = fetch_batch([(name, "127.0.0.1") for name in names], [FetchSettings(port=http_server.port)], ["pricing"])
+    fetches = fetch_batch(
+        [(name, ["127.0.0.1"]) for name in names], [FetchSettings(port=http_server.port)], ["pricing"]
+    )
     for name, fetch in zip(names, fetches, strict=True):
         page = page_for(name, "/landing" if page_for(name).location else "/")
         assert (fetch.status, fetch.status_code, fetch.title) == ("ok", page.status, page.title)

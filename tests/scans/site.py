@@ -1,5 +1,6 @@
-"""A loopback web site for the scan tests: known pages, plus switches that make a given service's
-requests fail or slow down (services name themselves in the User-Agent). Nothing leaves 127.0.0.1."""
+"""A loopback web site for the scan tests: known pages, plus switches that make requests fail or slow
+down, by the service that sends them (services name themselves in the User-Agent; the scan's shared
+page fetch is `page`) or by path. Nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ class Site:
         with self.lock:
             self.fail: dict[str, int] = {}  # service → HTTP status to answer its requests with
             self.delay: dict[str, float] = {}  # service → seconds to wait before answering
+            self.fail_path: dict[str, int] = {}  # path → HTTP status, for every requester
+            self.delay_path: dict[str, float] = {}  # path → seconds, for every requester
             self.hits: Counter[tuple[str, str]] = Counter()  # (path, service) → requests
             self.in_flight: Counter[str] = Counter()
             self.max_in_flight: Counter[str] = Counter()
@@ -48,6 +51,10 @@ class Site:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def path_hits(self, path: str) -> int:
+        with self.lock:
+            return sum(n for (p, _), n in self.hits.items() if p == path)
 
     def page_hits(self, service: str, path: str | None = None) -> int:
         with self.lock:
@@ -71,8 +78,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 site.hits[(path, service)] += 1
                 site.in_flight[service] += 1
                 site.max_in_flight[service] = max(site.max_in_flight[service], site.in_flight[service])
-                delay = site.delay.get(service, 0.0)
-                fail = site.fail.get(service)
+                delay = max(site.delay.get(service, 0.0), site.delay_path.get(path, 0.0))
+                fail = site.fail.get(service, site.fail_path.get(path))
             try:
                 if path.startswith("/slow/"):
                     delay = max(delay, float(path.rsplit("/", 1)[1]))

@@ -11,10 +11,22 @@ from .scanning import retry, start_scan, wait_final
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+PAGE_SERVICES = {"accessibility", "links", "meta", "schema", "security_headers"}
+
+
 def failed_scan(client, site, services, failing, **extra):
-    for name in failing:
-        site.fail[name] = 503
+    """A finished scan whose `failing` services failed (retryable) and whose other page services
+    succeeded. The page services share one fetch per round, so that takes two rounds: all of them
+    fail in the first (the page answers 503), the others are retried with the page back; then the
+    page fails again, for the test's own retries."""
+    site.fail_path["/good"] = 503
     scan = wait_final(client, start_scan(client, site.url("/good"), services, **extra)["id"])
+    succeeding = [name for name in services if name in PAGE_SERVICES and name not in failing]
+    if succeeding:
+        del site.fail_path["/good"]
+        assert retry(client, scan["id"], succeeding).status_code == 202
+        scan = wait_final(client, scan["id"])
+        site.fail_path["/good"] = 503
     retryable = {n for n, s in scan["services"].items() if s["status"] == "failed" and s["error"]["retryable"]}
     assert retryable == set(failing)
     return scan
@@ -29,7 +41,7 @@ def test_retry_status_lists_retryable_and_failed_services(celery_worker, site, a
     assert status["retryableServices"] == ["schema"]
     assert status["failedServices"] == ["rank_tracker", "schema"]
     assert status["retryMetadata"] == {
-        "meta": {"status": "success", "attempts": 1, "maxAttempts": 2, "canRetry": False},
+        "meta": {"status": "success", "attempts": 2, "maxAttempts": 2, "canRetry": False},
         "rank_tracker": {"status": "failed", "attempts": 1, "maxAttempts": 2, "canRetry": False},
         "schema": {"status": "failed", "attempts": 1, "maxAttempts": 2, "canRetry": True},
     }
@@ -38,7 +50,7 @@ def test_retry_status_lists_retryable_and_failed_services(celery_worker, site, a
 def test_retrying_a_chosen_subset_leaves_everything_else_untouched(celery_worker, site, admin_client):
     scan = failed_scan(admin_client, site, ["accessibility", "schema", "meta"], ["accessibility", "schema"])
     assert scan["status"] == ScanStatus.PARTIAL
-    del site.fail["accessibility"]
+    del site.fail_path["/good"]
 
     response = retry(admin_client, scan["id"], ["accessibility"])
 
@@ -50,9 +62,10 @@ def test_retrying_a_chosen_subset_leaves_everything_else_untouched(celery_worker
     assert after["services"]["accessibility"]["retry"] == {"attempts": 2, "maxAttempts": 2, "canRetry": False}
     assert after["services"]["schema"] == scan["services"]["schema"]
     assert after["services"]["meta"] == scan["services"]["meta"]
-    assert site.page_hits("meta") == 1 and site.page_hits("schema") == 1 and site.page_hits("accessibility") == 2
+    # One fetch per round: the first (all failed), meta's retry, accessibility's retry.
+    assert site.page_hits("page", "/good") == site.path_hits("/good") == 3
     stage = Stage.objects.get(scan__pk=scan["id"])
-    assert (stage.round, stage.total, stage.succeeded) == (2, 1, 1)  # the new round ran exactly the retried one
+    assert (stage.round, stage.total, stage.succeeded) == (3, 1, 1)  # the new round ran exactly the retried one
     types = list(Event.objects.filter(stream=f"scan:{scan['id']}").values_list("type", flat=True))
     assert types[-4:] == ["retry_started", "service_started", "service_completed", "scan_completed"]
 
@@ -60,7 +73,7 @@ def test_retrying_a_chosen_subset_leaves_everything_else_untouched(celery_worker
 def test_retrying_everything_retries_every_retryable_failure_and_completes(celery_worker, site, admin_client):
     scan = failed_scan(admin_client, site, ["accessibility", "schema", "meta"], ["accessibility", "schema", "meta"])
     assert scan["status"] == ScanStatus.FAILED
-    site.fail.clear()
+    site.fail_path.clear()
 
     response = retry(admin_client, scan["id"])
 
@@ -86,7 +99,7 @@ def test_the_retry_limit_is_enforced(celery_worker, site, admin_client):
     assert named.json()["rejectedServices"]["schema"]["code"] == "RETRY_LIMIT_EXCEEDED"
     assert everything.status_code == 400
     assert everything.json()["error"]["code"] == "NO_RETRYABLE_SERVICES"
-    assert site.page_hits("schema") == 2
+    assert site.path_hits("/good") == 3  # the first round, meta's retry, schema's one retry: no more
 
 
 def test_max_attempts_is_configurable_per_scan(celery_worker, site, admin_client):
@@ -124,7 +137,7 @@ def test_each_rejection_has_its_code_and_retries_nothing(celery_worker, site, ad
     assert sorted(body["rejectedServices"]) == sorted(rejected)
     assert set(body["error"]["fields"]["services"]) == set(rejected)
     assert Job.objects.filter(stage__scan__pk=scan["id"]).count() == jobs_before
-    assert Stage.objects.get(scan__pk=scan["id"]).round == 1
+    assert Stage.objects.get(scan__pk=scan["id"]).round == 2  # the rounds of `failed_scan`, no more
     assert admin_client.get(f"/api/scans/{scan['id']}").json() == scan
 
 
@@ -142,7 +155,7 @@ def test_a_non_retryable_page_error_cannot_be_retried(celery_worker, site, admin
 
 
 def test_a_running_scan_cannot_be_retried(celery_worker, site, admin_client):
-    site.delay["meta"] = 2
+    site.delay["page"] = 2
     scan = start_scan(admin_client, site.url("/good"), ["meta"])
 
     response = retry(admin_client, scan["id"], ["meta"])

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0002_result_campaign_fk_without_own_index'),
+        ('campaigns', '0005_domain_score_keyset_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('orchestration', '0004_claims_fair_shares_cancel'),
-        ('scans', '0001_initial'),
+        ('scans', '0002_scan_page'),
         ('tenants', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
