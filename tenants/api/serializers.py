@@ -17,7 +17,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 class UserCreateSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
-    password = serializers.CharField(min_length=8, write_only=True)
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True)
     email = serializers.EmailField(required=False, default="")
     role = serializers.ChoiceField(choices=[Role.TENANT_MEMBER, Role.TENANT_ADMIN], default=Role.TENANT_MEMBER)
     tenant = serializers.UUIDField(required=False, help_text="Platform admins only: the tenant to add to.")
@@ -29,8 +29,8 @@ class UserCreateSerializer(serializers.Serializer):
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(write_only=True)
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, write_only=True)
 
 
 class TokenSerializer(serializers.Serializer):
