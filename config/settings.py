@@ -94,6 +94,14 @@ RELAY_API_MAX_PAGE_SIZE = env_int("RELAY_API_MAX_PAGE_SIZE", 200)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# --- Egress (core/egress.py): what tenant-directed connections may reach -----------------------------
+# Denied by default: loopback, private, link-local, CGNAT, multicast, reserved, metadata addresses, and
+# ports other than these. ALLOW / DENY: comma-separated `CIDR` or `CIDR:port` entries (deny wins).
+RELAY_EGRESS_ALLOW = env_str("RELAY_EGRESS_ALLOW", "")
+RELAY_EGRESS_DENY = env_str("RELAY_EGRESS_DENY", "")
+RELAY_EGRESS_PORTS = env_str("RELAY_EGRESS_PORTS", "80,443,8080,8443")
+RELAY_EGRESS_DNS_PORTS = env_str("RELAY_EGRESS_DNS_PORTS", "53")
+
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

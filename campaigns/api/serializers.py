@@ -3,6 +3,8 @@ import re
 
 from rest_framework import serializers
 
+from core import egress
+
 from .. import persona_limits as limits
 from ..models import Campaign, CampaignMode, DnsPersona, HttpPersona, Proxy
 
@@ -112,6 +114,10 @@ class DnsPersonaSerializer(serializers.ModelSerializer):
                     raise ValueError
             except ValueError:
                 raise serializers.ValidationError(f"{server!r} is not an IP address or IP:port.") from None
+            try:
+                egress.check_nameserver(server)
+            except egress.EgressDenied as exc:
+                raise serializers.ValidationError(f"{server!r} is not allowed ({exc.rule}).") from None
         return value
 
     def validate_query_types(self, value: list[str]) -> list[str]:
@@ -176,6 +182,10 @@ class ProxySerializer(serializers.ModelSerializer):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise serializers.ValidationError("Must be an http:// or https:// proxy URL with a host.")
+        try:
+            egress.check_url(value)
+        except egress.EgressDenied as exc:
+            raise serializers.ValidationError(f"This proxy address is not allowed ({exc.rule}).") from None
         return value
 
 

@@ -17,6 +17,9 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from core import egress
+from core.egress_transports import aiohttp_socket_factory
+
 from .ratelimit import RateLimiter
 
 OK, TIMEOUT, ERROR = "ok", "timeout", "error"
@@ -84,6 +87,9 @@ async def fetch_one(
     path = "/"
     timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
     try:
+        # Through a proxy the connection goes to the proxy (checked by the connector); the address the
+        # proxy is asked for is checked here. Redirects stay on this address.
+        egress.check_address(address, port)
         for redirects in range(settings.max_redirects + 1):
             url = f"{settings.scheme}://{ip_host}:{port}{path}"
             async with session.get(
@@ -127,6 +133,8 @@ async def fetch_one(
                     ),
                 )
         return Fetch(name=name, status=ERROR, final_url=f"{settings.scheme}://{name}{path}", error="too_many_redirects")
+    except egress.EgressDenied as exc:
+        return Fetch(name=name, status=ERROR, error=f"{exc.code}:{exc.rule}")
     except TimeoutError:
         return Fetch(name=name, status=TIMEOUT, error="timeout")
     except aiohttp.ClientConnectorError:
@@ -148,7 +156,9 @@ async def fetch_all(
     `on_result(index, fetch)` hears each one as it ends."""
     if not personas:
         raise ValueError("at least one HTTP persona is needed")
-    connector = aiohttp.TCPConnector(force_close=True, limit=0, use_dns_cache=False)
+    connector = aiohttp.TCPConnector(
+        force_close=True, limit=0, use_dns_cache=False, socket_factory=aiohttp_socket_factory
+    )
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         lanes = [(p, asyncio.Semaphore(max(p.concurrency, 1)), RateLimiter(p.rate_limit_per_second)) for p in personas]
 

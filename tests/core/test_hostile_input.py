@@ -39,6 +39,8 @@ HOSTILE_VALUES: list[Any] = [
     {},
     [[[[["deep"]]]]],
 ]
+# One field at a time (the rest of a valid body around it): the values that found bugs or could.
+PER_FIELD_VALUES: list[Any] = ["a\x00b", "\ud800", {"k\x00": "v"}, 10**90, 2**63, MEGABYTE, {"k": MEGABYTE}, [1], None]
 RAW_BODIES: list[bytes] = [
     b"[" * 100_000,
     b'{"a":' * 50_000,
@@ -54,8 +56,8 @@ RAW_BODIES: list[bytes] = [
     b"{",
     b"",
 ]
-QUERY_VALUES = ["10" * 50, str(2**63), "-1", "abc", "a\x00b", "%00", MEGABYTE[:10_000], ""]
-QUERY_NAMES = ["limit", "offset", "after", "status", "download", "page"]
+QUERY_VALUES = ["10" * 50, str(2**63), "-1", "abc", "a\x00b", MEGABYTE[:10_000]]
+QUERY_NAMES = ["limit", "offset", "after", "status"]
 BAD_AUTHORIZATION = ["Token \xff\xfe", "Token a\x00b", "Token " + "a" * 100_000, "Token", "Token a b", "\x00"]
 
 
@@ -182,10 +184,8 @@ def _bodies_for(path: str, properties: list[str], world: dict[str, str]) -> list
     valid = _valid_body(path, world)
     properties = list(dict.fromkeys([*properties, *valid]))
     bodies = list(RAW_BODIES)
-    for value in HOSTILE_VALUES:
-        bodies.append(_json(dict.fromkeys(properties or ["name"], value)))
-        for name in properties:
-            bodies.append(_json({**valid, name: value}))
+    bodies += [_json(dict.fromkeys(properties or ["name"], value)) for value in HOSTILE_VALUES]
+    bodies += [_json({**valid, name: value}) for value in PER_FIELD_VALUES for name in properties]
     return bodies
 
 
@@ -225,7 +225,7 @@ def test_every_operation_answers_hostile_bodies_and_queries_within_the_envelope(
                         sent += 1
     found = sorted({problem for problem in problems if problem})
     assert not found, "\n".join(["PROBLEMS:", *found])
-    assert sent > 2000
+    assert sent > 1500
 
 
 @pytest.mark.django_db
