@@ -132,8 +132,9 @@ def address_rule(address: Address) -> str | None:
         ("link_local_address", address.is_link_local),
         ("multicast_address", address.is_multicast),
         ("cgnat_address", isinstance(address, ipaddress.IPv4Address) and address in _CGNAT),
+        ("reserved_address", address.is_reserved),
         ("private_address", address.is_private),
-        ("reserved_address", address.is_reserved or not address.is_global),
+        ("reserved_address", not address.is_global),
     )
     return next((rule for rule, hit in checks if hit), None)
 

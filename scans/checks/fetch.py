@@ -52,6 +52,8 @@ def fetch_page(url: str, *, service: str, settings: CheckSettings) -> Page:
             encoding = response.encoding or "utf-8"
     except egress.EgressDenied as exc:
         raise JobError.fatal(f"the page's address is not allowed ({exc.rule})", code="egress_denied") from exc
+    except httpx.InvalidURL as exc:
+        raise JobError.fatal("the URL is not valid", code="invalid_url") from exc
     except httpx.TimeoutException as exc:
         raise JobError.retryable_error(
             f"the page did not answer within {settings.fetch_timeout}s", code="page_timeout"

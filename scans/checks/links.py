@@ -83,6 +83,8 @@ async def _check_all(urls: list[str], settings: CheckSettings) -> dict[str, Link
                     return url, LinkStatus(status=response.status_code)
                 except egress.EgressDenied:
                     return url, LinkStatus(status=None, error=egress.EgressDenied.code)
+                except httpx.InvalidURL:
+                    return url, LinkStatus(status=None, error="invalid_url")
                 except httpx.TimeoutException:
                     return url, LinkStatus(status=None, error="timeout")
                 except httpx.HTTPError as exc:

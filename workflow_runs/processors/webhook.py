@@ -63,6 +63,8 @@ def process(name: str, content: bytes, config: dict[str, Any]) -> dict[str, Any]
             )
     except egress.EgressDenied as exc:
         raise JobError.fatal(f"the webhook's address is not allowed ({exc.rule})", code="egress_denied") from exc
+    except httpx.InvalidURL as exc:
+        raise JobError.fatal("the webhook URL is not valid", code="invalid_url") from exc
     except httpx.TimeoutException as exc:
         raise JobError.retryable_error(f"the service timed out: {type(exc).__name__}", code="timeout") from exc
     except httpx.TransportError as exc:
