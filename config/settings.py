@@ -73,7 +73,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -93,6 +96,10 @@ RELAY_API_MAX_JSON_DEPTH = env_int("RELAY_API_MAX_JSON_DEPTH", 32)
 RELAY_API_MAX_PAGE_SIZE = env_int("RELAY_API_MAX_PAGE_SIZE", 200)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Shared by every process: throttle counts (login) hold across web processes.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "relay"}
+}
 
 # --- Egress (core/egress.py): what tenant-directed connections may reach -----------------------------
 # Denied by default: loopback, private, link-local, CGNAT, multicast, reserved, metadata addresses, and
@@ -117,6 +124,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Throttles key on REMOTE_ADDR; X-Forwarded-For is believed only behind this many proxies.
+    "NUM_PROXIES": env_int("RELAY_NUM_PROXIES", 0),
+    "DEFAULT_THROTTLE_RATES": {
+        "login_address": env_str("RELAY_LOGIN_RATE_PER_ADDRESS", "30/min"),
+        "login_username": env_str("RELAY_LOGIN_RATE_PER_USERNAME", "10/min"),
+    },
 }
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env_int("RELAY_TOKEN_TTL_HOURS", 10)),
