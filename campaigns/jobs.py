@@ -22,6 +22,8 @@ from typing import Any
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
+from core import egress
+from core.egress_transports import checked_nameservers
 from orchestration import fencing
 from orchestration.errors import JobError
 from orchestration.models import Job
@@ -119,6 +121,11 @@ def dns_personas(ids: list[str]) -> list[dns_validation.ResolverSettings]:
     personas = list(DnsPersona.objects.filter(pk__in=ids).order_by("pk"))
     if not personas:
         raise JobError.fatal("none of the phase's DNS personas exists any more", code="persona_missing")
+    try:
+        for persona in personas:
+            checked_nameservers(persona.nameservers)
+    except egress.EgressDenied as exc:
+        raise JobError.fatal(f"a DNS persona's nameserver is not allowed ({exc.rule})", code="egress_denied") from exc
     return [
         dns_validation.ResolverSettings(
             nameservers=tuple(p.nameservers),
@@ -187,6 +194,10 @@ def http_personas(ids: list[str], proxy_id: str | None) -> list[http_keyword_val
         proxy = Proxy.objects.filter(pk=proxy_id).first()
         if proxy is None:
             raise JobError.fatal("the phase's proxy does not exist any more", code="proxy_missing")
+        try:
+            egress.check_url(proxy.url)
+        except egress.EgressDenied as exc:
+            raise JobError.fatal(f"the phase's proxy is not allowed ({exc.rule})", code="egress_denied") from exc
         proxy_url = proxy.url
     return [
         http_keyword_validation.FetchSettings(
@@ -262,6 +273,8 @@ def fetch_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
             on_result=lambda i, fetch: writer.add((rows[i], fetch)),
         )
         if http_keyword_validation.fetches_unusable(fetches):
+            if all(fetch.error.startswith(egress.EgressDenied.code) for fetch in fetches):
+                raise JobError.fatal(f"every address of the batch is denied ({fetches[0].error})", code="egress_denied")
             raise JobError.retryable_error(
                 f"not one of {len(fetches)} fetches got an HTTP answer ({fetches[0].error})", code="http_unreachable"
             )

@@ -23,19 +23,21 @@ DEFAULT_BATCH_SIZES = {
     Phase.ANALYSIS: 5000,
 }
 MAX_DOMAINS = 10_000_000
+# A generated domain's `offset` is a bigint: the last offset of a phase must fit in one.
+MAX_OFFSET_START = 2**63 - 1 - MAX_DOMAINS
 
 
 class DomainGenerationConfig(serializers.Serializer):
     pattern_type = serializers.ChoiceField(choices=generation.PATTERN_TYPES)
     variable_length = serializers.IntegerField(min_value=1, max_value=63)
-    character_set = serializers.CharField(trim_whitespace=False)
+    character_set = serializers.CharField(trim_whitespace=False, max_length=200)
     constant_string = serializers.CharField(required=False, allow_blank=True, default="", max_length=63)
     tld = serializers.CharField(max_length=200)
     num_domains = serializers.IntegerField(min_value=1, max_value=MAX_DOMAINS)
     batch_size = serializers.IntegerField(
         min_value=1, max_value=50_000, required=False, default=DEFAULT_BATCH_SIZES[Phase.DOMAIN_GENERATION]
     )
-    offset_start = serializers.IntegerField(min_value=0, required=False, default=0)
+    offset_start = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET_START, required=False, default=0)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         spec = spec_from_config(attrs)

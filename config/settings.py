@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.error_envelope_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -75,7 +76,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -89,21 +93,46 @@ WHITENOISE_USE_FINDERS = True  # admin and Swagger assets are served by the ASGI
 MEDIA_ROOT = Path(env_str("RELAY_MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 MEDIA_URL = "media/"
 DATA_UPLOAD_MAX_NUMBER_FILES = 10_000
+# A JSON body (and the non-file part of a multipart body) over this answers 413 before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RELAY_MAX_JSON_BODY_BYTES", 2_621_440)
+RELAY_API_MAX_JSON_DEPTH = env_int("RELAY_API_MAX_JSON_DEPTH", 32)
+RELAY_API_MAX_PAGE_SIZE = env_int("RELAY_API_MAX_PAGE_SIZE", 200)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Shared by every process: throttle counts (login) hold across web processes.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "relay"}
+}
+
+# --- Egress (core/egress.py): what tenant-directed connections may reach -----------------------------
+# Denied by default: loopback, private, link-local, CGNAT, multicast, reserved, metadata addresses, and
+# ports other than these. ALLOW / DENY: comma-separated `CIDR` or `CIDR:port` entries (deny wins).
+RELAY_EGRESS_ALLOW = env_str("RELAY_EGRESS_ALLOW", "")
+RELAY_EGRESS_DENY = env_str("RELAY_EGRESS_DENY", "")
+RELAY_EGRESS_PORTS = env_str("RELAY_EGRESS_PORTS", "80,443,8080,8443")
+RELAY_EGRESS_DNS_PORTS = env_str("RELAY_EGRESS_DNS_PORTS", "53")
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "tenants.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bounded in size and depth before it is parsed; multipart for uploads. No form-encoded bodies:
+    # DRF's FormParser reads the whole body into memory whatever its size.
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Throttles key on REMOTE_ADDR; X-Forwarded-For is believed only behind this many proxies.
+    "NUM_PROXIES": env_int("RELAY_NUM_PROXIES", 0),
+    "DEFAULT_THROTTLE_RATES": {
+        "login_address": env_str("RELAY_LOGIN_RATE_PER_ADDRESS", "30/min"),
+        "login_username": env_str("RELAY_LOGIN_RATE_PER_USERNAME", "10/min"),
+    },
 }
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env_int("RELAY_TOKEN_TTL_HOURS", 10)),

@@ -146,7 +146,12 @@ def loopback_servers() -> Iterator[dict[str, str]]:
         http = start_http_server()
         try:
             say(f"loopback DNS on 127.0.0.1:{dns.port} (UDP), loopback HTTP on 127.0.0.1:{http.port}")
-            yield {"RELAY_DEMO_DNS": f"127.0.0.1:{dns.port}", "RELAY_DEMO_HTTP_PORT": str(http.port)}
+            yield {
+                "RELAY_DEMO_DNS": f"127.0.0.1:{dns.port}",
+                "RELAY_DEMO_HTTP_PORT": str(http.port),
+                # The demo's personas may reach these two servers, and nothing else on this machine.
+                "RELAY_EGRESS_ALLOW": f"127.0.0.1/32:{dns.port},127.0.0.1/32:{http.port}",
+            }
         finally:
             http.stop()
     finally:
@@ -183,9 +188,23 @@ def private_services() -> Iterator[dict[str, str]]:
     try:
         with services(data_dir, durable=False) as service_env:
             env = {**os.environ, **TEST_ENV, **service_env, "RELAY_MEDIA_ROOT": str(data_dir / "media")}
+            env.update(test_egress(service_env))
             yield env
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_egress(service_env: dict[str, str]) -> dict[str, str]:
+    """Tests and benchmarks start their loopback servers on free ports inside the run, so loopback is
+    allowed as a whole, minus this run's PostgreSQL and Redis. (The egress tests set a strict policy
+    naming one server's address and port.)"""
+    from urllib.parse import urlsplit
+
+    ports = [urlsplit(service_env[name]).port for name in ("DATABASE_URL", "REDIS_URL")]
+    return {
+        "RELAY_EGRESS_ALLOW": "127.0.0.0/8",
+        "RELAY_EGRESS_DENY": ",".join(f"127.0.0.0/8:{port}" for port in ports if port),
+    }
 
 
 def cmd_test(args: argparse.Namespace) -> int:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
-from knox.auth import TokenAuthentication
+from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from .models import User
+
+MAX_TOKEN_CHARS = 200
+
+
+class TokenAuthentication(KnoxTokenAuthentication):
+    """knox's token auth, refusing (401) a token that is not short printable ASCII before knox decodes
+    it as UTF-8 (a UnicodeDecodeError, a 500) or queries with it (NUL: a DataError, a 500)."""
+
+    def authenticate_credentials(self, token: bytes) -> Any:
+        if len(token) > MAX_TOKEN_CHARS or not token.isascii() or not token.decode("ascii").isprintable():
+            raise AuthenticationFailed("Invalid token.")
+        return super().authenticate_credentials(token)
 
 
 def _authenticate(request: HttpRequest) -> User | None:

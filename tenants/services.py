@@ -1,4 +1,7 @@
 from django.db import transaction
+from django.utils import timezone
+from knox.models import AuthToken
+from knox.settings import knox_settings
 
 from .models import Role, Tenant, User
 
@@ -23,3 +26,17 @@ def user_create(
     user.full_clean(exclude=["password"])
     user.save()
     return user
+
+
+@transaction.atomic
+def token_issue(*, user: User) -> tuple[AuthToken, str]:
+    """A new API token. knox's per-user limit holds: expired tokens are dropped, and past the limit the
+    oldest live tokens are revoked to make room (a login always works; a user never holds more)."""
+    User.objects.select_for_update().filter(pk=user.pk).first()  # serialises logins of one user
+    tokens = AuthToken.objects.filter(user=user)
+    tokens.filter(expiry__lt=timezone.now()).delete()
+    limit = knox_settings.TOKEN_LIMIT_PER_USER
+    if limit:
+        surplus = list(tokens.order_by("-created").values_list("pk", flat=True)[limit - 1 :])
+        AuthToken.objects.filter(pk__in=surplus).delete()
+    return AuthToken.objects.create(user)

@@ -8,12 +8,12 @@ from typing import Any
 from django.db.models import Model
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import ModelSerializer
 from rest_framework.views import APIView
 
+from core.pagination import BoundedPagination
 from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant, get_scoped, scoped
@@ -31,7 +31,7 @@ class _OwnedListApi(APIView):
         return [IsTenantUser()] if self.request.method == "GET" else [IsTenantAdmin()]
 
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = BoundedPagination()
         page = paginator.paginate_queryset(
             scoped(self.model._default_manager.all(), user=user_of(request)), request, view=self
         )

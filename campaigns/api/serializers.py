@@ -1,5 +1,11 @@
+import ipaddress
+import re
+
 from rest_framework import serializers
 
+from core import egress
+
+from .. import persona_limits as limits
 from ..models import Campaign, CampaignMode, DnsPersona, HttpPersona, Proxy
 
 
@@ -102,12 +108,13 @@ class DnsPersonaSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "tenant", "created_at", "updated_at"]
+        extra_kwargs = limits.bounds_kwargs(limits.DNS)
 
     def validate_nameservers(self, value: list[str]) -> list[str]:
-        import ipaddress
-
         if not value:
             raise serializers.ValidationError("At least one nameserver is needed.")
+        if len(value) > limits.DNS_MAX_NAMESERVERS:
+            raise serializers.ValidationError(f"At most {limits.DNS_MAX_NAMESERVERS} nameservers.")
         for server in value:
             host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
             try:
@@ -116,25 +123,19 @@ class DnsPersonaSerializer(serializers.ModelSerializer):
                     raise ValueError
             except ValueError:
                 raise serializers.ValidationError(f"{server!r} is not an IP address or IP:port.") from None
+            try:
+                egress.check_nameserver(server)
+            except egress.EgressDenied as exc:
+                raise serializers.ValidationError(f"{server!r} is not allowed ({exc.rule}).") from None
         return value
 
     def validate_query_types(self, value: list[str]) -> list[str]:
         allowed = {"A", "AAAA", "CNAME", "MX", "NS", "TXT"}
-        upper = [item.upper() for item in value] or ["A"]
+        upper = list(dict.fromkeys(item.upper() for item in value)) or ["A"]
         bad = [item for item in upper if item not in allowed]
         if bad:
             raise serializers.ValidationError(f"Unsupported query types: {', '.join(bad)}.")
         return upper
-
-    def validate_timeout_seconds(self, value: float) -> float:
-        if not 0 < value <= 60:
-            raise serializers.ValidationError("Must be between 0 and 60 seconds.")
-        return value
-
-    def validate_concurrency(self, value: int) -> int:
-        if not 1 <= value <= 2000:
-            raise serializers.ValidationError("Must be between 1 and 2000.")
-        return value
 
 
 class HttpPersonaSerializer(serializers.ModelSerializer):
@@ -158,26 +159,26 @@ class HttpPersonaSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "tenant", "created_at", "updated_at"]
+        extra_kwargs = limits.bounds_kwargs(limits.HTTP)
 
     def validate_headers(self, value: object) -> dict[str, str]:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise serializers.ValidationError("Must be an object of header names to string values.")
+        if len(value) > limits.HTTP_MAX_HEADERS:
+            raise serializers.ValidationError(f"At most {limits.HTTP_MAX_HEADERS} headers.")
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name) or len(name) > limits.HTTP_MAX_HEADER_NAME:
+                raise serializers.ValidationError(f"{name[:100]!r} is not a header name.")
+            if len(text) > limits.HTTP_MAX_HEADER_VALUE or not _HEADER_VALUE.fullmatch(text):
+                raise serializers.ValidationError(
+                    f"The value of {name!r} must be at most {limits.HTTP_MAX_HEADER_VALUE} printable characters."
+                )
         return value
 
-    def validate_port(self, value: int | None) -> int | None:
-        if value is not None and not 0 < value < 65536:
-            raise serializers.ValidationError("Must be a TCP port.")
-        return value
 
-    def validate_timeout_seconds(self, value: float) -> float:
-        if not 0 < value <= 120:
-            raise serializers.ValidationError("Must be between 0 and 120 seconds.")
-        return value
-
-    def validate_concurrency(self, value: int) -> int:
-        if not 1 <= value <= 1000:
-            raise serializers.ValidationError("Must be between 1 and 1000.")
-        return value
+# RFC 9110 token characters; values: visible characters and spaces (no CR/LF, no header injection).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\x80-\xff]*")
 
 
 class ProxySerializer(serializers.ModelSerializer):
@@ -192,6 +193,10 @@ class ProxySerializer(serializers.ModelSerializer):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise serializers.ValidationError("Must be an http:// or https:// proxy URL with a host.")
+        try:
+            egress.check_url(value)
+        except egress.EgressDenied as exc:
+            raise serializers.ValidationError(f"This proxy address is not allowed ({exc.rule}).") from None
         return value
 
 
@@ -200,5 +205,5 @@ class CampaignSettingsSerializer(serializers.Serializer):
 
 
 class DomainPageParams(serializers.Serializer):
-    after = serializers.IntegerField(required=False, default=-1, min_value=-1)
+    after = serializers.IntegerField(required=False, default=-1, min_value=-1, max_value=2**31 - 1)
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)

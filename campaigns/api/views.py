@@ -7,11 +7,11 @@ from typing import Any
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.pagination import BoundedPagination
 from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant, get_scoped
@@ -59,7 +59,7 @@ class CampaignListApi(APIView):
 
     @extend_schema(responses={200: CampaignSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = BoundedPagination()
         page = paginator.paginate_queryset(selectors.campaign_list(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response(CampaignSummarySerializer(page, many=True).data)
 

@@ -23,6 +23,9 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from core import egress
+from core.egress_transports import aiohttp_socket_factory
+
 from .ratelimit import RateLimiter
 
 OK, TIMEOUT, ERROR = "ok", "timeout", "error"
@@ -167,6 +170,8 @@ async def fetch_one(
     for address in ordered_addresses(addresses, settings.address_family):
         try:
             return await fetch_from(session, name=name, address=address, settings=settings, keywords=keywords)
+        except egress.EgressDenied as exc:
+            return Fetch(name=name, status=ERROR, error=f"{exc.code}:{exc.rule}")
         except aiohttp.ClientConnectorCertificateError:
             return Fetch(name=name, status=ERROR, error="tls_certificate")
         except aiohttp.ClientConnectorSSLError:
@@ -189,6 +194,9 @@ async def fetch_from(
     ip_host = f"[{address}]" if ":" in address else address
     headers = {**dict(settings.headers), "User-Agent": settings.user_agent, "Host": host_header}
     path = "/"
+    # Through a proxy the connection goes to the proxy (checked by the connector); the address the
+    # proxy is asked for is checked here. Redirects stay on this address.
+    egress.check_address(address, port)
     for redirects in range(settings.max_redirects + 1):
         url = f"{settings.scheme}://{ip_host}:{port}{path}"
         async with _connect(session, url=url, name=name, headers=headers, settings=settings) as response:
@@ -239,7 +247,9 @@ async def fetch_all(
     `on_result(index, fetch)` hears each one as it ends."""
     if not personas:
         raise ValueError("at least one HTTP persona is needed")
-    connector = aiohttp.TCPConnector(force_close=True, limit=0, use_dns_cache=False)
+    connector = aiohttp.TCPConnector(
+        force_close=True, limit=0, use_dns_cache=False, socket_factory=aiohttp_socket_factory
+    )
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         lanes = [(p, asyncio.Semaphore(max(p.concurrency, 1)), RateLimiter(p.rate_limit_per_second)) for p in personas]
 

@@ -4,6 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core import egress
+
 from .. import checks
 from ..conf import DEFAULT_SERVICES, MAX_ATTEMPTS_LIMIT
 from ..models import Scan
@@ -29,6 +31,10 @@ class ScanCreateSerializer(serializers.Serializer):
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Only http:// and https:// URLs can be scanned.")
+        try:
+            egress.check_url(value)
+        except egress.EgressDenied as exc:
+            raise serializers.ValidationError(f"This address is not allowed ({exc.rule}).") from None
         return value
 
     def validate_services(self, value: list[str]) -> list[str]:

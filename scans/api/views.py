@@ -5,12 +5,12 @@ from typing import Any
 from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
+from core.pagination import BoundedPagination
 from core.sse import object_event_stream
 from tenants.auth import user_of
 from tenants.models import User
@@ -42,7 +42,7 @@ class ScanListApi(APIView):
         if wanted is not None and wanted not in ScanStatus.values:
             choices = ", ".join(ScanStatus.values)
             raise ApplicationError("Unknown status.", fields={"status": [f"Choose from {choices}."]})
-        paginator = LimitOffsetPagination()
+        paginator = BoundedPagination()
         scans = selectors.scan_list(user=user_of(request), status=wanted)
         page = paginator.paginate_queryset(scans, request, view=self)
         return paginator.get_paginated_response(ScanSerializer(page, many=True).data)

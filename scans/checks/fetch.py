@@ -9,6 +9,8 @@ from functools import cached_property
 
 import httpx
 
+from core import egress
+from core.egress_transports import http_transport
 from orchestration.errors import JobError
 
 from .html import Element, parse_html
@@ -47,7 +49,10 @@ def fetch_page(url: str, *, service: str, settings: CheckSettings) -> Page:
     try:
         with (
             httpx.Client(
-                timeout=settings.fetch_timeout, follow_redirects=True, headers={"User-Agent": user_agent(service)}
+                transport=http_transport(),  # every connection, each redirect hop too, passes the egress policy
+                timeout=settings.fetch_timeout,
+                follow_redirects=True,
+                headers={"User-Agent": user_agent(service)},
             ) as client,
             client.stream("GET", url) as response,
         ):
@@ -60,13 +65,18 @@ def fetch_page(url: str, *, service: str, settings: CheckSettings) -> Page:
             headers = {key.lower(): value for key, value in response.headers.items()}
             final_url = str(response.url)
             encoding = response.encoding or "utf-8"
+    except egress.EgressDenied as exc:
+        raise JobError.fatal(f"the page's address is not allowed ({exc.rule})", code="egress_denied") from exc
+    except httpx.InvalidURL as exc:
+        raise JobError.fatal("the URL is not valid", code="invalid_url") from exc
     except httpx.TimeoutException as exc:
         raise JobError.retryable_error(
             f"the page did not answer within {settings.fetch_timeout}s", code="page_timeout"
         ) from exc
     except httpx.HTTPError as exc:
+        # The exception's type only: its text may quote what the far end sent (a banner, a Redis error).
         raise JobError.retryable_error(
-            f"the page could not be fetched: {type(exc).__name__}: {exc}", code="page_unreachable"
+            f"the page could not be fetched ({type(exc).__name__})", code="page_unreachable"
         ) from exc
     if status >= 500 or status == 429:
         raise JobError.retryable_error(f"the page answered HTTP {status}", code="page_server_error")

@@ -13,6 +13,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 
+from core import egress
+from core.egress_transports import async_http_transport
+
 from .fetch import Page, target_page, user_agent
 from .registry import CheckSettings, ScanService, ScanTarget, register
 
@@ -64,7 +67,10 @@ async def _check_all(urls: list[str], settings: CheckSettings) -> dict[str, Link
     semaphore = asyncio.Semaphore(max(settings.link_concurrency, 1))
     limits = httpx.Limits(max_connections=max(settings.link_concurrency, 1))
     async with httpx.AsyncClient(
-        timeout=settings.link_timeout, follow_redirects=True, limits=limits, headers={"User-Agent": user_agent(NAME)}
+        transport=async_http_transport(limits=limits),  # each link and redirect hop passes the egress policy
+        timeout=settings.link_timeout,
+        follow_redirects=True,
+        headers={"User-Agent": user_agent(NAME)},
     ) as client:
 
         async def check(url: str) -> tuple[str, LinkStatus]:
@@ -74,6 +80,10 @@ async def _check_all(urls: list[str], settings: CheckSettings) -> dict[str, Link
                     if response.status_code in (405, 501):  # HEAD not supported: ask properly
                         response = await client.get(url)
                     return url, LinkStatus(status=response.status_code)
+                except egress.EgressDenied:
+                    return url, LinkStatus(status=None, error=egress.EgressDenied.code)
+                except httpx.InvalidURL:
+                    return url, LinkStatus(status=None, error="invalid_url")
                 except httpx.TimeoutException:
                     return url, LinkStatus(status=None, error="timeout")
                 except httpx.HTTPError as exc:

@@ -1,3 +1,7 @@
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from ..models import Role, Tenant, User
@@ -17,7 +21,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 class UserCreateSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
-    password = serializers.CharField(min_length=8, write_only=True)
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True)
     email = serializers.EmailField(required=False, default="")
     role = serializers.ChoiceField(choices=[Role.TENANT_MEMBER, Role.TENANT_ADMIN], default=Role.TENANT_MEMBER)
     tenant = serializers.UUIDField(required=False, help_text="Platform admins only: the tenant to add to.")
@@ -27,10 +31,19 @@ class UserCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError("This username is taken.")
         return value
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Django's validators (length, common passwords, all digits, too close to the username/email).
+        candidate = User(username=attrs.get("username", ""), email=attrs.get("email", ""))
+        try:
+            validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
+
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(write_only=True)
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, write_only=True)
 
 
 class TokenSerializer(serializers.Serializer):

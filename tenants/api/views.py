@@ -16,6 +16,7 @@ from ..auth import user_of
 from ..models import Tenant, User
 from ..permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
 from ..selectors import acting_tenant, get_scoped, scoped
+from ..throttles import LoginAddressThrottle, LoginUsernameThrottle
 from .serializers import (
     FairShareOutSerializer,
     FairShareSerializer,
@@ -32,6 +33,7 @@ class LoginApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
+    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
 
     @extend_schema(request=LoginSerializer, responses={200: TokenSerializer})
     def post(self, request: Request) -> Response:
@@ -40,7 +42,7 @@ class LoginApi(APIView):
         user = authenticate(request, **serializer.validated_data)
         if user is None:
             raise ApplicationError("Wrong username or password.", code="invalid_credentials", status=400)
-        instance, token = AuthToken.objects.create(user)
+        instance, token = services.token_issue(user=user)
         return Response({"token": token, "expiry": instance.expiry, "user": UserSerializer(user).data})
 
 

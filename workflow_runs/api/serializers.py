@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from ..models import CreditReason, CreditSource, RunMode, Template
 from ..processors import available
 
 MAX_FILE_BYTES = int(getattr(settings, "WORKFLOW_RUNS_MAX_FILE_BYTES", 20 * 1024 * 1024))
+MAX_PROCESSOR_CONFIG_CHARS = 16_384
 MAX_FILES = int(getattr(settings, "DATA_UPLOAD_MAX_NUMBER_FILES", 10_000))
 
 
@@ -47,7 +49,7 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 class TemplateWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     creditsPerRun = serializers.IntegerField(min_value=0, max_value=1_000_000, source="credits_per_run")
     processor = serializers.ChoiceField(choices=[])
     processorConfig = serializers.DictField(required=False, default=dict, source="processor_config")
@@ -61,6 +63,11 @@ class TemplateWriteSerializer(serializers.Serializer):
         processor = self.fields["processor"]
         assert isinstance(processor, serializers.ChoiceField)
         processor.choices = available()
+
+    def validate_processorConfig(self, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value)) > MAX_PROCESSOR_CONFIG_CHARS:
+            raise serializers.ValidationError(f"At most {MAX_PROCESSOR_CONFIG_CHARS} characters as JSON.")
+        return value
 
 
 class TemplateUpdateSerializer(TemplateWriteSerializer):

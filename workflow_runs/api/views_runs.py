@@ -1,12 +1,12 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
+from core.pagination import BoundedPagination
 from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
@@ -27,7 +27,7 @@ class RunListApi(APIView):
 
     @extend_schema(responses={200: RunSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = BoundedPagination()
         page = paginator.paginate_queryset(runs_visible(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response([run_summary(run) for run in page or []])
 

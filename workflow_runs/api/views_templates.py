@@ -1,11 +1,11 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.pagination import BoundedPagination
 from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
@@ -23,7 +23,7 @@ class TemplateListApi(APIView):
 
     @extend_schema(responses={200: TemplateSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
+        paginator = BoundedPagination()
         page = paginator.paginate_queryset(templates_visible(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response(TemplateSerializer(page, many=True).data)
 

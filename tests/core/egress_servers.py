@@ -1,0 +1,130 @@
+"""Loopback servers for the egress tests: a TCP listener that only counts connections (it stands for
+any internal service: it must never see one), and an allowed HTTP site that redirects and links to
+wherever a test asks."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Counter:
+    port: int
+    connections: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self) -> None:
+        with self.lock:
+            self.connections += 1
+
+
+@contextmanager
+def counting_listener() -> Iterator[Counter]:
+    """TCP on 127.0.0.1 and ::1 (same port where free) and UDP on 127.0.0.1, counting every connection
+    and datagram."""
+    tcp = socket.create_server(("127.0.0.1", 0))
+    port = tcp.getsockname()[1]
+    sockets = [tcp]
+    with suppress(OSError):  # no IPv6 loopback on this machine
+        sockets.append(socket.create_server(("::1", port), family=socket.AF_INET6))
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", port))
+    counter = Counter(port=port)
+    stop = threading.Event()
+
+    def accept(server: socket.socket) -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            counter.add()
+            connection.close()
+
+    def receive() -> None:
+        udp.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                udp.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            counter.add()
+
+    threads = [threading.Thread(target=accept, args=(s,), daemon=True) for s in sockets]
+    threads.append(threading.Thread(target=receive, daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        yield counter
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        for s in [*sockets, udp]:
+            s.close()
+
+
+class _SiteHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self, body: bool) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", query["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        links = "".join(f'<a href="{url}">x</a>' for url in query.get("link", []))
+        html = f"<html><head><title>site</title></head><body>{links}</body></html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(html)))
+        self.end_headers()
+        if body:
+            self.wfile.write(html)
+
+    def do_GET(self) -> None:
+        self._answer(True)
+
+    def do_HEAD(self) -> None:
+        self._answer(False)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer(True)
+
+
+@dataclass
+class Site:
+    server: ThreadingHTTPServer
+    requests: int = 0
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@contextmanager
+def allowed_site() -> Iterator[Site]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SiteHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(server=server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
