@@ -156,6 +156,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.rehydrate",
         "schedule": env_float("RELAY_CAMPAIGN_REHYDRATE_INTERVAL_SECONDS", 30.0),
     },
+    # Control plane: balance == sum of the ledger for every account (logs and counts a mismatch).
+    "credits-reconcile": {
+        "task": "control.workflow_runs.reconcile_credits",
+        "schedule": env_float("RELAY_CREDITS_RECONCILE_INTERVAL_SECONDS", 300.0),
+        "options": {"expires": 120},
+    },
 }
 
 # --- Job engine -----------------------------------------------------------------------------------

@@ -26,10 +26,12 @@ from orchestration.errors import WORKER_LOST, JobError
 from orchestration.models import Job, JobState, Stage
 from orchestration.registry import JobKind, StageKind, register_job_kind, register_stage_kind
 
-from .models import FileStatus, RunFile, RunMode, RunStatus, Template, WorkflowRun
+from .billing import is_customer_code
+from .models import FileStatus, RunFile, RunMode, RunStatus, WorkflowRun
 from .processors import get_processor
 from .processors.registry import Processor
-from .selectors import file_status_counts
+from .selectors import continue_possible, file_status_counts
+from .services.credits import credits_settle_run_files
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +62,13 @@ def round_jobs(*, run: WorkflowRun, files: list[tuple[int, int, int]]) -> list[s
     ]
 
 
-def _processor(template: Template) -> Processor:
+def _processor(run: WorkflowRun) -> Processor:
+    """The processor the run snapshotted at start (a later template edit does not reach a started run)."""
     try:
-        return get_processor(template.processor)
+        return get_processor(run.processor)
     except LookupError as exc:
         raise JobError.fatal(
-            f"the template's processor {template.processor!r} is not installed", code="unknown_processor"
+            f"the run's processor {run.processor!r} is not installed", code="unknown_processor"
         ) from exc
 
 
@@ -84,13 +87,13 @@ def _read(file: RunFile) -> bytes:
 
 def run_file_job(job: Job) -> dict[str, Any]:
     payload = job.payload
-    file = RunFile.objects.select_related("run__template").get(pk=payload["file"])
-    processor = _processor(file.run.template)
+    file = RunFile.objects.select_related("run").get(pk=payload["file"])
+    processor = _processor(file.run)
     # Shown as `running` while a worker holds it; a single-row autocommit update, holds no other lock.
     RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING, retry_attempt=payload["attempt"]).update(
         status=FileStatus.RUNNING, updated_at=timezone.now()
     )
-    return processor.process(file.name, _read(file), file.run.template.processor_config)
+    return processor.process(file.name, _read(file), file.run.processor_config)
 
 
 def _file_outcome(job: Job) -> tuple[str, str, str]:
@@ -144,8 +147,8 @@ def run_batch_job(job: Job) -> dict[str, Any]:
     """Process the run's unsettled files in index order, committing each file's outcome as it ends, so a
     retried or recovered batch resumes where it stopped. A retryable error stops the batch (the engine
     retries it); an invalid file is `error` and the batch goes on."""
-    run = WorkflowRun.objects.select_related("template").get(pk=job.payload["run"])
-    processor = _processor(run.template)
+    run = WorkflowRun.objects.get(pk=job.payload["run"])
+    processor = _processor(run)
     files = list(
         RunFile.objects.filter(run=run, status__in=[FileStatus.PENDING, FileStatus.RUNNING])
         .order_by("index")
@@ -160,7 +163,7 @@ def run_batch_job(job: Job) -> dict[str, Any]:
                 status=FileStatus.RUNNING, updated_at=timezone.now()
             )
         try:
-            output = processor.process(file.name, _read(file), run.template.processor_config)
+            output = processor.process(file.name, _read(file), run.processor_config)
         except JobError as exc:
             if exc.retryable:
                 raise  # the file stays `running`; the next attempt starts with it
@@ -193,12 +196,19 @@ def record_batch_outcome(job: Job) -> None:
     status, code, message = _file_outcome(job)
     unsettled = [FileStatus.RUNNING] if job.state == JobState.FAILED else [FileStatus.RUNNING, FileStatus.PENDING]
     changed = list(
-        RunFile.objects.filter(run_id=run_id, status__in=unsettled).order_by("index").values_list("pk", "index")
+        RunFile.objects.filter(run_id=run_id, status__in=unsettled)
+        .order_by("index")
+        .values_list("pk", "index", "status")
     )
-    RunFile.objects.filter(pk__in=[pk for pk, _ in changed]).update(
+    # A file the batch never reached did not fail of its own: it is billed as never run, whatever
+    # stopped the batch (only the file in progress carries the batch's error, and its bill).
+    never_run = [(pk, index) for pk, index, was in changed if was == FileStatus.PENDING and is_customer_code(code)]
+    RunFile.objects.filter(pk__in=[pk for pk, _, _ in changed]).update(
         status=status, error_code=code, error_message=message[:4000], updated_at=timezone.now()
     )
-    for _, index in changed:
+    if never_run:
+        RunFile.objects.filter(pk__in=[pk for pk, _ in never_run]).update(error_code="never_run")
+    for _, index, _ in changed:
         _emit_file(run_id=run_id, index=index, status=status, code=code, message=message)
     logger.info(
         "workflow.batch_end run=%s key=%s state=%s code=%s files=%s", run_id, job.key, job.state, code, len(changed)
@@ -217,7 +227,9 @@ def final_status(counts: dict[str, int]) -> str:
 
 
 def finalise_run(stage: Stage) -> None:
-    """The engine calls this once per round, when the round's last job ends (in its transaction)."""
+    """The engine calls this once per round, when the round's last job ends (in its transaction): the
+    run's final status, then the round's credits settled in one go (captured or released per file by
+    `billing`), so the account row is touched once per round, never per file end."""
     run = WorkflowRun.objects.get(stage=stage)
     counts = file_status_counts(run=run)
     status = final_status(counts)
@@ -232,8 +244,17 @@ def finalise_run(stage: Stage) -> None:
     if not updated:
         logger.warning("workflow.finalise_skipped run=%s status=%s round=%s", run.pk, run.status, stage.round)
         return
+    settled = credits_settle_run_files(run=run, final=not continue_possible(run=run), round=stage.round)
     events.emit(
-        stream=run.stream, type="run_finished", payload={"status": status, "round": stage.round, "files": counts}
+        stream=run.stream,
+        type="run_finished",
+        payload={
+            "status": status,
+            "round": stage.round,
+            "files": counts,
+            "creditsCaptured": settled.captured.total,
+            "creditsReleased": settled.released.total,
+        },
     )
     metrics.incr("relay_workflow_runs_finished_total", status=status)
     logger.info(

@@ -35,7 +35,7 @@ class RunListApi(APIView):
         responses={201: RunDetailSerializer, 402: OpenApiResponse(description="Not enough credits for every file.")},
     )
     def post(self, request: Request) -> Response:
-        """Start a run of a template over the uploaded files; charges files x credits per run, all or nothing."""
+        """Start a run of a template over the uploaded files; reserves files x the platform price, all or nothing."""
         serializer = RunStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -77,17 +77,17 @@ class RunRetryFailedApi(APIView):
         },
     )
     def post(self, request: Request, run_id: str) -> Response:
-        """Continue: retry the failed files (charged) and pending files (free); error files stay as they are."""
+        """Continue: retry the failed files (reserved at the run's price) and pending files (free); error files stay."""
         result = workflow_run_retry_failed(run_id=run_id, actor=user_of(request))
         run = run_get(user=user_of(request), run_id=result.run.pk)
         body = run_detail(run, user=user_of(request))
         body.update(
-            creditsCharged={
-                "monthly": result.charged.monthly,
-                "purchased": result.charged.purchased,
-                "total": result.charged.total,
+            creditsReservedByContinue={
+                "monthly": result.reserved.monthly,
+                "purchased": result.reserved.purchased,
+                "total": result.reserved.total,
             },
             retriedFiles=result.retried,
-            chargedFiles=result.charged_files,
+            reservedFiles=result.reserved_files,
         )
         return Response(body)
