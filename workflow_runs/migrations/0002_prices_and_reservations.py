@@ -1,14 +1,17 @@
 """Prices move from templates to the platform's price list; runs snapshot price, processor and config;
 the ledger's amounts become positive with the reason saying which way they moved.
 
-Existing data: every processor a template uses gets a default price (the highest price any template
-asked for it, at least 1); every run snapshots its template's price, processor and config; historic
-`charge` rows (negative) become positive; accounts learn what was captured (charges minus refunds) and
-granted (what is left plus what was captured)."""
+Existing data: every built-in processor gets a default price of 1, and every processor a template uses
+the highest price any template asked for it (at least 1); every run snapshots its template's price,
+processor and config; historic `charge` rows (negative) become positive; accounts learn what was
+captured (charges minus refunds) and granted (what is left plus what was captured)."""
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+
+BUILTIN_PROCESSORS = ("text_stats", "json_validate", "csv_validate", "webhook")
 
 
 def forwards(apps, schema_editor):
@@ -18,7 +21,8 @@ def forwards(apps, schema_editor):
     CreditAccount = apps.get_model("workflow_runs", "CreditAccount")
     CreditLedgerEntry = apps.get_model("workflow_runs", "CreditLedgerEntry")
 
-    prices: dict[str, int] = {}
+    # The built-in processors start at 1 credit per file (a platform admin changes it in /api/prices).
+    prices: dict[str, int] = dict.fromkeys(BUILTIN_PROCESSORS, 1)
     for processor, price in Template.objects.values_list("processor", "credits_per_run"):
         prices[processor] = max(prices.get(processor, 1), price or 1)
     ProcessorPrice.objects.bulk_create(
