@@ -162,7 +162,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("RELAY_CREDITS_RECONCILE_INTERVAL_SECONDS", 300.0),
         "options": {"expires": 120},
     },
+    "idempotency-purge": {
+        "task": "control.core.purge_idempotency_keys",
+        "schedule": env_float("RELAY_IDEMPOTENCY_PURGE_INTERVAL_SECONDS", 3600.0),
+        "options": {"expires": 600},
+    },
 }
+
+# Idempotency-Key responses are replayed for at least this long (core/idempotency.py).
+IDEMPOTENCY_KEY_TTL_HOURS = env_float("RELAY_IDEMPOTENCY_KEY_TTL_HOURS", 24.0)
 
 # --- Job engine -----------------------------------------------------------------------------------
 RELAY_ENGINE = {

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import idempotency
 from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantUser
 
@@ -26,8 +27,14 @@ class PriceListApi(APIView):
 
     @extend_schema(
         request=PriceWriteSerializer,
-        responses={201: PriceSerializer, 403: OpenApiResponse(description="Only platform admins set prices.")},
+        parameters=[idempotency.PARAMETER],
+        responses={
+            201: PriceSerializer,
+            403: OpenApiResponse(description="Only platform admins set prices."),
+            **idempotency.RESPONSES,
+        },
     )
+    @idempotency.idempotent
     def post(self, request: Request) -> Response:
         """Set the price of a processor for a plan (creates or changes it). Started runs keep their price."""
         serializer = PriceWriteSerializer(data=request.data)

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import idempotency
 from core.exceptions import ApplicationError
 from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
@@ -32,8 +33,14 @@ class RunListApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": RunStartSerializer},
-        responses={201: RunDetailSerializer, 402: OpenApiResponse(description="Not enough credits for every file.")},
+        parameters=[idempotency.PARAMETER],
+        responses={
+            201: RunDetailSerializer,
+            402: OpenApiResponse(description="Not enough credits for every file."),
+            **idempotency.RESPONSES,
+        },
     )
+    @idempotency.idempotent
     def post(self, request: Request) -> Response:
         """Start a run of a template over the uploaded files; reserves files x the platform price, all or nothing."""
         serializer = RunStartSerializer(data=request.data)
@@ -69,13 +76,16 @@ class RunRetryFailedApi(APIView):
 
     @extend_schema(
         request=None,
+        parameters=[idempotency.PARAMETER],
         responses={
             200: RetryResultSerializer,
             400: OpenApiResponse(description="Completed run, nothing to retry, or max retry count reached."),
             402: OpenApiResponse(description="Not enough credits for every failed file."),
-            409: OpenApiResponse(description="The run is running."),
+            409: OpenApiResponse(description="The run is running, or a request with this Idempotency-Key is."),
+            422: idempotency.RESPONSES[422],
         },
     )
+    @idempotency.idempotent
     def post(self, request: Request, run_id: str) -> Response:
         """Continue: retry the failed files (reserved at the run's price) and pending files (free); error files stay."""
         result = workflow_run_retry_failed(run_id=run_id, actor=user_of(request))
