@@ -149,8 +149,17 @@ def _claim_row(*, scope: str, key: str, digest: str, request: Request) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO core_idempotencykey (scope, key, fingerprint, method, path, state, created_at, expires_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, now(), now() + %s) ON CONFLICT (scope, key) DO NOTHING",
-            [scope, key, digest, request.method, request.path[:500], IdempotencyState.IN_FLIGHT, ttl()],
+            "VALUES (%s, %s, %s, %s, %s, %s, now(), now() + make_interval(secs => %s)) "
+            "ON CONFLICT (scope, key) DO NOTHING",
+            [
+                scope,
+                key,
+                digest,
+                request.method,
+                request.path[:500],
+                IdempotencyState.IN_FLIGHT,
+                ttl().total_seconds(),
+            ],
         )
 
 
@@ -177,12 +186,8 @@ def run_idempotent(*, view: APIView, request: Request, key: str, handler: Callab
         now = timezone.now()
         if row.expires_at <= now or row.state == IdempotencyState.IN_FLIGHT:
             # Expired, or left by a request that died before it committed: this request takes the key.
-            row.fingerprint, row.state, row.method, row.path = (
-                digest,
-                IdempotencyState.IN_FLIGHT,
-                request.method,
-                request.path[:500],
-            )
+            row.fingerprint, row.state = digest, IdempotencyState.IN_FLIGHT
+            row.method, row.path = str(request.method), request.path[:500]
             row.response_status = row.response_body = None
             row.expires_at = now + ttl()
         elif row.fingerprint != digest:

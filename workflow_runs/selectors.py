@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -13,7 +14,7 @@ from core.exceptions import ApplicationError
 from tenants.models import User
 from tenants.selectors import get_scoped, scoped
 
-from .models import CreditAccount, FileStatus, ProcessorPrice, RunStatus, Template, WorkflowRun
+from .models import CreditAccount, CreditLedgerEntry, FileStatus, ProcessorPrice, RunStatus, Template, WorkflowRun
 
 
 def templates_visible(*, user: User) -> QuerySet[Template]:
@@ -131,3 +132,21 @@ def continue_possible(*, run: WorkflowRun) -> bool:
     failed or pending and none of them reached the retry limit. When not, held reservations are released."""
     retryable = run.files.filter(status__in=[FileStatus.FAILED, FileStatus.PENDING])
     return retryable.exists() and not retryable.filter(retry_attempt__gte=run.max_retry_count).exists()
+
+
+def ledger_entries(
+    *,
+    tenant_id: UUID,
+    run_id: UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[CreditLedgerEntry]:
+    """The tenant's ledger rows, newest first; `run` and the period [since, until) narrow it."""
+    entries = CreditLedgerEntry.objects.filter(tenant_id=tenant_id)
+    if run_id is not None:
+        entries = entries.filter(run_id=run_id)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__lt=until)
+    return entries.order_by("-id")
