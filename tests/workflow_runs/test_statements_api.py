@@ -3,6 +3,7 @@
 import csv
 import io
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -79,6 +80,10 @@ def test_the_ledger_is_paginated_and_filtered_by_period(member_client, tenant):
     assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]
 
 
+def csv_rows(response: Any) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
 def test_the_csv_export_has_one_line_per_movement(member_client, tenant, platform_admin):
     fund(tenant, monthly=50)
     run = settled_run(tenant, [(FileStatus.COMPLETED, ""), (FileStatus.FAILED, "time_limit")])
@@ -87,13 +92,13 @@ def test_the_csv_export_has_one_line_per_movement(member_client, tenant, platfor
     as_admin = client_for(platform_admin).get("/api/credits/ledger.csv", {"tenant": str(tenant.pk)})
 
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = csv_rows(response)
     assert [(r["reason"], r["amount"], r["files"], r["run"]) for r in rows] == [
         ("release", "2", "1", str(run.pk)),
         ("capture", "2", "1", str(run.pk)),
         ("reserve", "4", "2", str(run.pk)),
     ]
-    admin_rows = list(csv.DictReader(io.StringIO(b"".join(as_admin.streaming_content).decode())))
+    admin_rows = csv_rows(as_admin)
     assert len(admin_rows) == CreditLedgerEntry.objects.filter(tenant=tenant).count() == 4
 
 
