@@ -162,6 +162,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("RELAY_CREDITS_RECONCILE_INTERVAL_SECONDS", 300.0),
         "options": {"expires": 120},
     },
+    "credits-monthly-reset": {
+        "task": "control.workflow_runs.reset_monthly_credits",
+        "schedule": env_float("RELAY_CREDITS_MONTHLY_RESET_INTERVAL_SECONDS", 3600.0),
+        "options": {"expires": 600},
+    },
     "idempotency-purge": {
         "task": "control.core.purge_idempotency_keys",
         "schedule": env_float("RELAY_IDEMPOTENCY_PURGE_INTERVAL_SECONDS", 3600.0),

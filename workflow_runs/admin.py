@@ -67,7 +67,16 @@ class RunFileAdmin(admin.ModelAdmin[RunFile]):
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(admin.ModelAdmin[CreditAccount]):
-    list_display = ["tenant", "monthly_balance", "purchased_balance", "updated_at"]
+    list_display = [
+        "tenant",
+        "plan",
+        "monthly_balance",
+        "purchased_balance",
+        "reserved_balance",
+        "captured_balance",
+        "monthly_allowance",
+        "updated_at",
+    ]
     # Balances move only through the ledger services; the plan picks the price list's rows.
     readonly_fields = [
         "tenant",
@@ -76,6 +85,7 @@ class CreditAccountAdmin(admin.ModelAdmin[CreditAccount]):
         "reserved_balance",
         "captured_balance",
         "granted_balance",
+        "monthly_reset_at",
     ]
 
     def has_delete_permission(self, request: HttpRequest, obj: CreditAccount | None = None) -> bool:

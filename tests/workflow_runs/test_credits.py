@@ -246,3 +246,22 @@ def test_a_bad_grant_is_400(platform_admin, tenant, data, field):
     response = client_for(platform_admin).post("/api/credits/grant", {"tenant": str(tenant.pk), **data}, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
+
+
+def test_the_scheduled_monthly_reset_runs_once_per_account_per_month(tenant, other_tenant):
+    from datetime import UTC, datetime
+
+    from workflow_runs.services.credits import credits_monthly_resets_due
+
+    fund(tenant, monthly=7)
+    fund(other_tenant, monthly=7)
+    CreditAccount.objects.filter(pk=tenant.pk).update(monthly_allowance=30)
+
+    first = credits_monthly_resets_due(now=datetime(2026, 3, 5, tzinfo=UTC))
+    again = credits_monthly_resets_due(now=datetime(2026, 3, 28, tzinfo=UTC))
+    next_month = credits_monthly_resets_due(now=datetime(2026, 4, 1, 0, 5, tzinfo=UTC))
+
+    assert (first, again, next_month) == (1, 0, 1)
+    assert balance(tenant) == (30, 0) and balance(other_tenant) == (7, 0)
+    assert entries(tenant, "expire") == [7, 30]
+    assert_reconciled()

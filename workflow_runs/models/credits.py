@@ -54,6 +54,10 @@ class CreditAccount(models.Model):
     reserved_balance = models.BigIntegerField(default=0)
     captured_balance = models.BigIntegerField(default=0)
     granted_balance = models.BigIntegerField(default=0)
+    monthly_allowance = models.BigIntegerField(
+        default=0, help_text="Monthly credits granted at each month's reset (unspent ones expire); 0: none."
+    )
+    monthly_reset_at = models.DateTimeField(null=True, blank=True, help_text="When the last monthly reset ran.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -62,6 +66,7 @@ class CreditAccount(models.Model):
             models.CheckConstraint(name="credit_purchased_not_negative", condition=models.Q(purchased_balance__gte=0)),
             models.CheckConstraint(name="credit_reserved_not_negative", condition=models.Q(reserved_balance__gte=0)),
             models.CheckConstraint(name="credit_captured_not_negative", condition=models.Q(captured_balance__gte=0)),
+            models.CheckConstraint(name="credit_allowance_not_negative", condition=models.Q(monthly_allowance__gte=0)),
             models.CheckConstraint(
                 name="credit_buckets_add_up_to_granted",
                 condition=models.Q(

@@ -15,10 +15,12 @@ import logging
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.utils import timezone
 
 from core.exceptions import ApplicationError, PaymentRequired
 from orchestration import metrics
@@ -57,8 +59,8 @@ def credit_account_lock(*, tenant: Tenant | UUID) -> CreditAccount:
         # A plain get_or_create would race two first-time callers into an IntegrityError.
         cursor.execute(
             "INSERT INTO workflow_runs_creditaccount (tenant_id, plan, monthly_balance, purchased_balance, "
-            "reserved_balance, captured_balance, granted_balance, updated_at) "
-            "VALUES (%s, '', 0, 0, 0, 0, 0, now()) ON CONFLICT (tenant_id) DO NOTHING",
+            "reserved_balance, captured_balance, granted_balance, monthly_allowance, updated_at) "
+            "VALUES (%s, '', 0, 0, 0, 0, 0, 0, now()) ON CONFLICT (tenant_id) DO NOTHING",
             [tenant_id],
         )
     return CreditAccount.objects.select_for_update().get(pk=tenant_id)
@@ -320,3 +322,29 @@ def credits_monthly_reset(*, tenant: Tenant | UUID, allowance: int, note: str = 
         _move_account(account, monthly_balance=allowance, granted_balance=allowance)
     logger.info("credits.monthly_reset tenant=%s expired=%s granted=%s", account.pk, expired, allowance)
     return account
+
+
+def month_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def credits_monthly_resets_due(*, now: datetime | None = None) -> int:
+    """Reset every account with a monthly allowance not yet reset this (UTC) month. Each account in its
+    own transaction, re-checked under its lock, so two schedulers never reset one account twice."""
+    now = now or timezone.now()
+    start = month_start(now)
+    due = CreditAccount.objects.filter(monthly_allowance__gt=0).filter(
+        Q(monthly_reset_at__isnull=True) | Q(monthly_reset_at__lt=start)
+    )
+    done = 0
+    for tenant_id in due.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            account = credit_account_lock(tenant=tenant_id)
+            if account.monthly_reset_at is not None and account.monthly_reset_at >= start:
+                continue
+            credits_monthly_reset(
+                tenant=tenant_id, allowance=account.monthly_allowance, note=f"monthly reset {start:%Y-%m}"
+            )
+            CreditAccount.objects.filter(pk=tenant_id).update(monthly_reset_at=now)
+            done += 1
+    return done
