@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import idempotency
 from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantUser
 from tenants.selectors import acting_tenant, get_scoped
@@ -145,7 +146,16 @@ class PhaseStartApi(APIView):
 
     permission_classes = [IsTenantUser]
 
-    @extend_schema(request=None, responses={202: CampaignSerializer, 409: None})
+    @extend_schema(
+        request=None,
+        parameters=[idempotency.PARAMETER],
+        responses={
+            202: CampaignSerializer,
+            409: idempotency.RESPONSES[409],
+            422: idempotency.RESPONSES[422],
+        },
+    )
+    @idempotency.idempotent
     def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         phase_services.phase_start(campaign=campaign, phase=checked_phase(phase), actor=user_of(request))
