@@ -17,7 +17,7 @@ from workflow_runs.services.runs import workflow_run_start_stored
 from workflow_runs.tasks import reconcile_credits
 
 from ..helpers import client_for
-from .factories import assert_reconciled, balance, captured, entries, fund, make_template, reserved
+from .factories import assert_reconciled, balance, captured, entries, fund, make_template, reserved, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +265,36 @@ def test_the_scheduled_monthly_reset_runs_once_per_account_per_month(tenant, oth
     assert balance(tenant) == (30, 0) and balance(other_tenant) == (7, 0)
     assert entries(tenant, "expire") == [7, 30]
     assert_reconciled()
+
+
+def test_amounts_past_32_bits_are_a_402_or_a_reservation_never_a_500(member_client, tenant):
+    template = make_template(tenant=tenant, credits_per_run=1_000_000_000)
+    files = [upload(f"{i}.txt", "x") for i in range(3)]
+    short = member_client.post("/api/workflow-runs", {"template": str(template.pk), "files": files}, format="multipart")
+    for _ in range(4):
+        fund(tenant, purchased=1_000_000_000)
+    files = [upload(f"{i}.txt", "x") for i in range(3)]
+    paid = member_client.post("/api/workflow-runs", {"template": str(template.pk), "files": files}, format="multipart")
+
+    assert short.status_code == 402 and short.json()["creditsRequired"] == 3_000_000_000
+    assert paid.status_code == 201, paid.content
+    assert paid.json()["creditsReserved"]["total"] == 3_000_000_000 and reserved(tenant) == 3_000_000_000
+    assert_reconciled()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reconciliation_mismatch_is_counted_in_the_metrics(tenant):
+    from orchestration import metrics
+
+    from ..helpers import wait_until
+
+    before = metrics.value("relay_credit_reconcile_mismatches_total")
+    fund(tenant, monthly=3)
+    CreditAccount.objects.filter(pk=tenant.pk).update(monthly_balance=4, granted_balance=4)
+
+    assert reconcile_credits() == 1
+
+    wait_until(
+        lambda: metrics.value("relay_credit_reconcile_mismatches_total") == before + 1,
+        message="the mismatch counter (added after commit)",
+    )
