@@ -58,6 +58,7 @@ def test_the_ledger_lists_every_movement_and_filters_by_run(member_client, tenan
         ("capture", 2, 1),
         ("reserve", 4, 2),
     ]
+    assert [e["note"] for e in of_first["results"]] == ["file_missing x1", "completed x1", "run start"]
     assert {e["run"] for e in of_first["results"]} == {str(first.pk)}
     assert all(e["round"] == 1 for e in of_first["results"])
 

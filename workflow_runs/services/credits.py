@@ -191,17 +191,13 @@ def credits_settle_run_files(
     if file_ids is not None:
         reserved = reserved.filter(pk__in=list(file_ids))
     decided: dict[billing.Settlement, list[int]] = {s: [] for s in billing.Settlement}
-    outcomes: Counter[str] = Counter()
+    outcomes: dict[billing.Settlement, Counter[str]] = {s: Counter() for s in billing.Settlement}
     for pk, status, code in reserved.values_list("pk", "status", "error_code"):
         settlement = billing.settlement_for(status=status, error_code=code, final=final)
         decided[settlement].append(pk)
-        if settlement is not billing.Settlement.HOLD:
-            outcomes[f"{settlement}:{code or status}"] += 1
-            if (
-                status not in ("completed", "pending", "running")
-                and code not in billing.CUSTOMER_CODES | billing.PLATFORM_CODES
-            ):
-                logger.warning("credits.unknown_error_code run=%s code=%s released", run.pk, code)
+        outcomes[settlement][code or status] += 1
+        if code and code not in billing.CUSTOMER_CODES | billing.PLATFORM_CODES:
+            logger.warning("credits.unknown_error_code run=%s code=%s settled=%s", run.pk, code, settlement)
     to_settle = decided[billing.Settlement.CAPTURE] + decided[billing.Settlement.RELEASE]
     if to_settle:
         RunFile.objects.filter(pk__in=to_settle, reserved=True).update(reserved=False)
@@ -218,8 +214,13 @@ def credits_settle_run_files(
     released = Movement(
         monthly=release_amount - min(release_amount, left_purchased), purchased=min(release_amount, left_purchased)
     )
-    round = round if round is not None else (run.stage.round if run.stage_id else None)  # type: ignore[union-attr]
-    detail = ", ".join(f"{key}x{n}" for key, n in sorted(outcomes.items()))
+    if round is None and run.stage is not None:
+        round = run.stage.round
+
+    def detail(settlement: billing.Settlement) -> str:
+        """Why, for the statement: e.g. `completed x3, upstream_error x1`."""
+        return note or ", ".join(f"{key} x{n}" for key, n in sorted(outcomes[settlement].items()))
+
     _entries(
         account=account,
         run=run,
@@ -227,7 +228,7 @@ def credits_settle_run_files(
         movement=captured,
         round=round,
         files=len(decided[billing.Settlement.CAPTURE]),
-        note=(note or detail),
+        note=detail(billing.Settlement.CAPTURE),
     )
     _entries(
         account=account,
@@ -236,7 +237,7 @@ def credits_settle_run_files(
         movement=released,
         round=round,
         files=len(decided[billing.Settlement.RELEASE]),
-        note=(note or detail),
+        note=detail(billing.Settlement.RELEASE),
     )
     if capture_amount or release_amount:
         _move_account(
@@ -264,7 +265,7 @@ def credits_settle_run_files(
         capture_amount,
         release_amount,
         len(decided[billing.Settlement.HOLD]),
-        detail,
+        {str(key): dict(counter) for key, counter in outcomes.items() if counter},
     )
     return SettleResult(
         captured=captured,
