@@ -3,7 +3,7 @@ processes, versus bare Celery no-op tasks on the same broker and worker; and the
 (`POST /api/workflow-runs/<id>/retry-failed`) on a run with 10,000 failed files. Writes
 bench/results/runs.json.
 
-A run is timed from the start service call (10,000 file rows, the charge and 10,000 engine jobs in one
+A run is timed from the start service call (10,000 file rows, the reservation and 10,000 engine jobs in one
 transaction) until the fan-in has set its final status. Files are small texts written straight to
 storage, so the figure is the per-file overhead of the engine and the domain (claim, read, process,
 per-file row + event in the ending transaction, fan-in), not of a processor.
@@ -29,7 +29,7 @@ from orchestration.models import Stage, StageStatus  # noqa: E402
 from tenants.models import Role  # noqa: E402
 from tests.helpers import client_for, make_tenant, make_user  # noqa: E402
 from workflow_runs import jobs  # noqa: E402
-from workflow_runs.models import FileStatus, RunFile, RunStatus, Template, WorkflowRun  # noqa: E402
+from workflow_runs.models import FileStatus, ProcessorPrice, RunFile, RunStatus, Template, WorkflowRun  # noqa: E402
 from workflow_runs.services.credits import credits_grant  # noqa: E402
 from workflow_runs.services.runs import storage_name, workflow_run_start_stored  # noqa: E402
 
@@ -74,6 +74,9 @@ def failed_run(*, tenant, template, n: int) -> WorkflowRun:
         run = WorkflowRun.objects.create(
             tenant=tenant,
             template=template,
+            unit_price=1,
+            processor=template.processor,
+            processor_config=template.processor_config,
             status=RunStatus.FAILED,
             total_jobs=n,
             failed_jobs=n,
@@ -118,8 +121,9 @@ def retry_latency(*, tenant, template, n: int) -> tuple[float, list[float]]:
 def main() -> None:
     tenant = make_tenant("bench")
     credits_grant(tenant=tenant, amount=10 * N * (len(WORKER_COUNTS) + 3), source="purchased", reason="purchase")
+    ProcessorPrice.objects.update_or_create(processor="text_stats", plan="", defaults={"credits_per_file": 1})
     template = Template.objects.create(
-        tenant=tenant, name="stats", processor="text_stats", credits_per_run=1, processor_config={"top_words": 3}
+        tenant=tenant, name="stats", processor="text_stats", processor_config={"top_words": 3}
     )
     by_workers: dict[str, dict[str, float]] = {}
     for workers in WORKER_COUNTS:

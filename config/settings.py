@@ -183,6 +183,9 @@ CELERY_TASK_ROUTES = {
     "orchestration.reconcile": {"queue": "control"},
     "orchestration.recover_expired_jobs": {"queue": "control"},
     "campaigns.rehydrate": {"queue": "control"},
+    "control.workflow_runs.reconcile_credits": {"queue": "control"},
+    "control.workflow_runs.reset_monthly_credits": {"queue": "control"},
+    "control.core.purge_idempotency_keys": {"queue": "control"},
 }
 
 
@@ -194,7 +197,21 @@ CELERY_BEAT_SCHEDULE = {
     "engine-reconcile": _tick("orchestration.reconcile", env_float("RELAY_RECONCILE_INTERVAL_SECONDS", 1.0)),
     "engine-recover": _tick("orchestration.recover_expired_jobs", env_float("RELAY_RECOVER_INTERVAL_SECONDS", 5.0)),
     "campaigns-rehydrate": _tick("campaigns.rehydrate", env_float("RELAY_CAMPAIGN_REHYDRATE_INTERVAL_SECONDS", 30.0)),
+    # Control plane: balance == sum of the ledger for every account (logs and counts a mismatch).
+    "credits-reconcile": _tick(
+        "control.workflow_runs.reconcile_credits", env_float("RELAY_CREDITS_RECONCILE_INTERVAL_SECONDS", 300.0)
+    ),
+    "credits-monthly-reset": _tick(
+        "control.workflow_runs.reset_monthly_credits",
+        env_float("RELAY_CREDITS_MONTHLY_RESET_INTERVAL_SECONDS", 3600.0),
+    ),
+    "idempotency-purge": _tick(
+        "control.core.purge_idempotency_keys", env_float("RELAY_IDEMPOTENCY_PURGE_INTERVAL_SECONDS", 3600.0)
+    ),
 }
+
+# Idempotency-Key responses are replayed for at least this long (core/idempotency.py).
+IDEMPOTENCY_KEY_TTL_HOURS = env_float("RELAY_IDEMPOTENCY_KEY_TTL_HOURS", 24.0)
 
 # --- Job engine -----------------------------------------------------------------------------------
 RELAY_ENGINE = {

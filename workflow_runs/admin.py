@@ -2,12 +2,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import CreditAccount, CreditLedgerEntry, RunFile, Template, WorkflowRun
+from .models import CreditAccount, CreditLedgerEntry, ProcessorPrice, RunFile, Template, WorkflowRun
 
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin[Template]):
-    list_display = ["name", "tenant", "processor", "credits_per_run", "max_attempts", "archived_at"]
+    list_display = ["name", "tenant", "processor", "max_attempts", "archived_at"]
     list_filter = ["processor"]
     search_fields = ["name"]
 
@@ -35,6 +35,7 @@ class WorkflowRunAdmin(admin.ModelAdmin[WorkflowRun]):
         "total_jobs",
         "completed_jobs",
         "failed_jobs",
+        "unit_price",
         "credits_monthly",
         "credits_purchased",
         "created_at",
@@ -46,8 +47,13 @@ class WorkflowRunAdmin(admin.ModelAdmin[WorkflowRun]):
         "total_jobs",
         "completed_jobs",
         "failed_jobs",
+        "unit_price",
+        "processor",
+        "processor_config",
         "credits_monthly",
         "credits_purchased",
+        "reserved_monthly",
+        "reserved_purchased",
         "stage",
     ]
 
@@ -61,16 +67,63 @@ class RunFileAdmin(admin.ModelAdmin[RunFile]):
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(admin.ModelAdmin[CreditAccount]):
-    list_display = ["tenant", "monthly_balance", "purchased_balance", "updated_at"]
-    # Balances move only through the ledger services.
-    readonly_fields = ["tenant", "monthly_balance", "purchased_balance"]
+    list_display = [
+        "tenant",
+        "plan",
+        "monthly_balance",
+        "purchased_balance",
+        "reserved_balance",
+        "captured_balance",
+        "monthly_allowance",
+        "updated_at",
+    ]
+    # Balances move only through the ledger services; the plan picks the price list's rows.
+    readonly_fields = [
+        "tenant",
+        "monthly_balance",
+        "purchased_balance",
+        "reserved_balance",
+        "captured_balance",
+        "granted_balance",
+        "monthly_reset_at",
+    ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: CreditAccount | None = None) -> bool:
+        return False  # the database refuses it too while the account has ledger entries
 
 
 @admin.register(CreditLedgerEntry)
 class CreditLedgerEntryAdmin(admin.ModelAdmin[CreditLedgerEntry]):
-    list_display = ["id", "tenant", "run", "amount", "source", "reason", "created_at"]
+    list_display = ["id", "tenant", "run", "reason", "amount", "source", "round", "files", "created_at"]
     list_filter = ["reason", "source"]
-    readonly_fields = ["tenant", "run", "amount", "source", "reason", "note", "created_by", "created_at"]
+    readonly_fields = [
+        "tenant",
+        "run",
+        "amount",
+        "source",
+        "reason",
+        "round",
+        "files",
+        "note",
+        "created_by",
+        "created_at",
+    ]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False  # append-only, written by the credit services
+    # Append-only, written by the credit services; a database trigger refuses UPDATE and DELETE too.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CreditLedgerEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CreditLedgerEntry | None = None) -> bool:
+        return False
+
+
+@admin.register(ProcessorPrice)
+class ProcessorPriceAdmin(admin.ModelAdmin[ProcessorPrice]):
+    """The price list; started runs keep the price they snapshotted."""
+
+    list_display = ["processor", "plan", "credits_per_file", "updated_by", "updated_at"]
+    list_filter = ["plan"]
+    readonly_fields = ["updated_by", "updated_at"]

@@ -25,10 +25,12 @@ from orchestration.errors import WORKER_LOST, JobError
 from orchestration.models import Job, JobState, Stage
 from orchestration.registry import JobKind, StageKind, register_job_kind, register_stage_kind
 
-from .models import FileStatus, RunFile, RunMode, RunStatus, Template, WorkflowRun
+from .billing import is_customer_code
+from .models import FileStatus, RunFile, RunMode, RunStatus, WorkflowRun
 from .processors import get_processor
 from .processors.registry import Processor
-from .selectors import file_status_counts
+from .selectors import continue_possible, file_status_counts
+from .services.credits import credits_settle_run_files
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +61,13 @@ def round_jobs(*, run: WorkflowRun, files: list[tuple[int, int, int]]) -> list[s
     ]
 
 
-def _processor(template: Template) -> Processor:
+def _processor(run: WorkflowRun) -> Processor:
+    """The processor the run snapshotted at start (a later template edit does not reach a started run)."""
     try:
-        return get_processor(template.processor)
+        return get_processor(run.processor)
     except LookupError as exc:
         raise JobError.fatal(
-            f"the template's processor {template.processor!r} is not installed", code="unknown_processor"
+            f"the run's processor {run.processor!r} is not installed", code="unknown_processor"
         ) from exc
 
 
@@ -83,14 +86,14 @@ def _read(file: RunFile) -> bytes:
 
 def run_file_job(job: Job) -> dict[str, Any]:
     payload = job.payload
-    file = RunFile.objects.select_related("run__template").get(pk=payload["file"])
-    processor = _processor(file.run.template)
+    file = RunFile.objects.select_related("run").get(pk=payload["file"])
+    processor = _processor(file.run)
     # Shown as `running` while a worker holds it (fenced: a zombie's update changes nothing).
     with fencing.fenced(job):
         RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING, retry_attempt=payload["attempt"]).update(
             status=FileStatus.RUNNING, updated_at=timezone.now()
         )
-    return processor.process(file.name, _read(file), file.run.template.processor_config)
+    return processor.process(file.name, _read(file), file.run.processor_config)
 
 
 def _file_outcome(job: Job) -> tuple[str, str, str]:
@@ -146,8 +149,8 @@ def run_batch_job(job: Job) -> dict[str, Any]:
     """Process the run's unsettled files in index order, committing each file's outcome as it ends, so a
     retried or recovered batch resumes where it stopped. A retryable error stops the batch (the engine
     retries it); an invalid file is `error` and the batch goes on."""
-    run = WorkflowRun.objects.select_related("template").get(pk=job.payload["run"])
-    processor = _processor(run.template)
+    run = WorkflowRun.objects.get(pk=job.payload["run"])
+    processor = _processor(run)
     files = list(
         RunFile.objects.filter(run=run, status__in=[FileStatus.PENDING, FileStatus.RUNNING])
         .order_by("index")
@@ -163,7 +166,7 @@ def run_batch_job(job: Job) -> dict[str, Any]:
                     status=FileStatus.RUNNING, updated_at=timezone.now()
                 )
         try:
-            output = processor.process(file.name, _read(file), run.template.processor_config)
+            output = processor.process(file.name, _read(file), run.processor_config)
         except JobError as exc:
             if exc.retryable:
                 raise  # the file stays `running`; the next attempt starts with it
@@ -197,12 +200,19 @@ def record_batch_outcome(job: Job) -> None:
     unsettled = [FileStatus.RUNNING] if job.state == JobState.FAILED else [FileStatus.RUNNING, FileStatus.PENDING]
     # A cancelled batch leaves nothing pending: every file it did not settle is cancelled (and refunded).
     changed = list(
-        RunFile.objects.filter(run_id=run_id, status__in=unsettled).order_by("index").values_list("pk", "index")
+        RunFile.objects.filter(run_id=run_id, status__in=unsettled)
+        .order_by("index")
+        .values_list("pk", "index", "status")
     )
-    RunFile.objects.filter(pk__in=[pk for pk, _ in changed]).update(
+    # A file the batch never reached did not fail of its own: it is billed as never run, whatever
+    # stopped the batch (only the file in progress carries the batch's error, and its bill).
+    never_run = [(pk, index) for pk, index, was in changed if was == FileStatus.PENDING and is_customer_code(code)]
+    RunFile.objects.filter(pk__in=[pk for pk, _, _ in changed]).update(
         status=status, error_code=code, error_message=message[:4000], updated_at=timezone.now()
     )
-    for _, index in changed:
+    if never_run:
+        RunFile.objects.filter(pk__in=[pk for pk, _ in never_run]).update(error_code="never_run")
+    for _, index, _ in changed:
         _emit_file(run_id=run_id, index=index, status=status, code=code, message=message)
     logger.info(
         "workflow.batch_end run=%s key=%s state=%s code=%s files=%s", run_id, job.key, job.state, code, len(changed)
@@ -221,7 +231,9 @@ def final_status(counts: dict[str, int]) -> str:
 
 
 def finalise_run(stage: Stage) -> None:
-    """The engine calls this once per round, when the round's last job ends (in its transaction)."""
+    """The engine calls this once per round, when the round's last job ends (in its transaction): the
+    run's final status, then the round's credits settled in one go (captured or released per file by
+    `billing`), so the account row is touched once per round, never per file end."""
     run = WorkflowRun.objects.get(stage=stage)
     if stage.cancel_requested_at is not None:
         finalise_cancelled_run(run=run, stage=stage)
@@ -239,8 +251,17 @@ def finalise_run(stage: Stage) -> None:
     if not updated:
         logger.warning("workflow.finalise_skipped run=%s status=%s round=%s", run.pk, run.status, stage.round)
         return
+    settled = credits_settle_run_files(run=run, final=not continue_possible(run=run), round=stage.round)
     events.emit(
-        stream=run.stream, type="run_finished", payload={"status": status, "round": stage.round, "files": counts}
+        stream=run.stream,
+        type="run_finished",
+        payload={
+            "status": status,
+            "round": stage.round,
+            "files": counts,
+            "creditsCaptured": settled.captured.total,
+            "creditsReleased": settled.released.total,
+        },
     )
     metrics.incr("relay_workflow_runs_finished_total", status=status)
     logger.info(
@@ -257,8 +278,6 @@ def finalise_cancelled_run(*, run: WorkflowRun, stage: Stage) -> None:
     """The last job of a cancelled run's round ended: files that never ran (their jobs were cancelled
     while queued) are cancelled too, every cancelled file of this round is refunded, and the run ends
     `CANCELLED`."""
-    from .services.credits import credit_account_lock, credits_refund
-
     never_ran = list(
         RunFile.objects.filter(run=run, status__in=[FileStatus.PENDING, FileStatus.RUNNING]).values_list("pk", "index")
     )
@@ -270,13 +289,8 @@ def finalise_cancelled_run(*, run: WorkflowRun, stage: Stage) -> None:
     )
     for _, index in never_ran:
         _emit_file(run_id=str(run.pk), index=index, status=FileStatus.CANCELLED, code="cancelled")
-    cancelled_files = RunFile.objects.filter(run=run, status=FileStatus.CANCELLED).count()  # cancelled is final
-    refund = credits_refund(
-        account=credit_account_lock(tenant=run.tenant),
-        run=run,
-        amount=cancelled_files * run.template.credits_per_run,
-        note=f"run cancelled: {cancelled_files} file(s) not processed",
-    )
+    # Cancelled is final: completed files are captured, everything else is released (`billing`).
+    settled = credits_settle_run_files(run=run, final=True, round=stage.round, note="run cancelled")
     counts = file_status_counts(run=run)
     WorkflowRun.objects.filter(pk=run.pk).update(
         status=RunStatus.CANCELLED,
@@ -289,16 +303,22 @@ def finalise_cancelled_run(*, run: WorkflowRun, stage: Stage) -> None:
     events.emit(
         stream=run.stream,
         type="run_cancelled",
-        payload={"status": RunStatus.CANCELLED, "round": stage.round, "files": counts, "creditsRefunded": refund.total},
+        payload={
+            "status": RunStatus.CANCELLED,
+            "round": stage.round,
+            "files": counts,
+            "creditsCaptured": settled.captured.total,
+            "creditsReleased": settled.released.total,
+        },
     )
     metrics.incr("relay_workflow_runs_finished_total", status=RunStatus.CANCELLED)
     logger.info(
-        "workflow.run_cancelled tenant=%s run=%s round=%s files=%s refunded=%s",
+        "workflow.run_cancelled tenant=%s run=%s round=%s files=%s released=%s",
         run.tenant_id,
         run.pk,
         stage.round,
         counts,
-        refund.total,
+        settled.released.total,
     )
 
 

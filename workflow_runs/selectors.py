@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from core.exceptions import ApplicationError
 from tenants.models import User
 from tenants.selectors import get_scoped, scoped
 
-from .models import CreditAccount, FileStatus, RunStatus, Template, WorkflowRun
+from .models import CreditAccount, CreditLedgerEntry, FileStatus, ProcessorPrice, RunStatus, Template, WorkflowRun
 
 
 def templates_visible(*, user: User) -> QuerySet[Template]:
@@ -67,7 +69,7 @@ def continue_state(
     counts = counts if counts is not None else run_file_counts(run=run)
     files = counts[FileStatus.FAILED] + counts[FileStatus.PENDING]
     charged_files = counts[FileStatus.FAILED]
-    required = charged_files * run.template.credits_per_run  # the base manager: archived templates too
+    required = charged_files * run.unit_price  # the price snapshotted at start
 
     def blocked(reason: str) -> ContinueState:
         return ContinueState(False, reason, files, charged_files, required)
@@ -93,3 +95,60 @@ def continue_state(
 
 def credit_account_get(*, tenant_id: UUID) -> CreditAccount:
     return CreditAccount.objects.filter(pk=tenant_id).first() or CreditAccount(tenant_id=tenant_id)
+
+
+def price_lookup(*, processor: str, plan: str) -> int | None:
+    """Credits per file of `processor` on `plan`: the plan's own price, else the default (blank plan)."""
+    prices = dict(
+        ProcessorPrice.objects.filter(processor=processor, plan__in={plan, ""}).values_list("plan", "credits_per_file")
+    )
+    return prices.get(plan, prices.get(""))
+
+
+def price_for(*, processor: str, tenant_id: UUID) -> int:
+    """The price a run of `processor` for the tenant snapshots at start; 400 when the platform has none."""
+    plan = CreditAccount.objects.filter(pk=tenant_id).values_list("plan", flat=True).first() or ""
+    price = price_lookup(processor=processor, plan=plan)
+    if price is None:
+        raise ApplicationError(
+            f"The processor {processor!r} has no price yet; the platform must price it before it can run.",
+            code="processor_not_priced",
+        )
+    return price
+
+
+def price_table(*, tenant_id: UUID | None) -> dict[str, int]:
+    """processor -> price per file for the tenant's plan (the default prices when no tenant)."""
+    plan = CreditAccount.objects.filter(pk=tenant_id).values_list("plan", flat=True).first() or "" if tenant_id else ""
+    table: dict[str, int] = {}
+    for processor, row_plan, price in ProcessorPrice.objects.filter(plan__in={plan, ""}).values_list(
+        "processor", "plan", "credits_per_file"
+    ):
+        if row_plan == plan or processor not in table:
+            table[processor] = price
+    return table
+
+
+def continue_possible(*, run: WorkflowRun) -> bool:
+    """Whether Continue could ever run this run's files again (credits and roles aside): some file is
+    failed or pending and none of them reached the retry limit. When not, held reservations are released."""
+    retryable = run.files.filter(status__in=[FileStatus.FAILED, FileStatus.PENDING])
+    return retryable.exists() and not retryable.filter(retry_attempt__gte=run.max_retry_count).exists()
+
+
+def ledger_entries(
+    *,
+    tenant_id: UUID,
+    run_id: UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[CreditLedgerEntry]:
+    """The tenant's ledger rows, newest first; `run` and the period [since, until) narrow it."""
+    entries = CreditLedgerEntry.objects.filter(tenant_id=tenant_id)
+    if run_id is not None:
+        entries = entries.filter(run_id=run_id)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__lt=until)
+    return entries.order_by("-id")

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import idempotency
 from core.pagination import BoundedPagination
 from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
@@ -149,7 +150,16 @@ class PhaseStartApi(APIView):
 
     permission_classes = [IsTenantUser]
 
-    @extend_schema(request=PhaseStartSerializer, responses={202: CampaignSerializer, 409: None})
+    @extend_schema(
+        request=PhaseStartSerializer,
+        parameters=[idempotency.PARAMETER],
+        responses={
+            202: CampaignSerializer,
+            409: idempotency.RESPONSES[409],
+            422: idempotency.RESPONSES[422],
+        },
+    )
+    @idempotency.idempotent
     def post(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         serializer = PhaseStartSerializer(data=request.data)

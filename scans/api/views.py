@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import idempotency
 from core.exceptions import ApplicationError
 from core.pagination import BoundedPagination
 from core.sse import object_event_stream
@@ -47,7 +48,12 @@ class ScanListApi(APIView):
         page = paginator.paginate_queryset(scans, request, view=self)
         return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
 
-    @extend_schema(request=ScanCreateSerializer, responses={201: ScanSerializer})
+    @extend_schema(
+        request=ScanCreateSerializer,
+        parameters=[idempotency.PARAMETER],
+        responses={201: ScanSerializer, **idempotency.RESPONSES},
+    )
+    @idempotency.idempotent
     def post(self, request: Request) -> Response:
         serializer = ScanCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -78,7 +84,12 @@ class ScanRetryApi(APIView):
 
     permission_classes = [IsTenantUser]
 
-    @extend_schema(request=ScanRetrySerializer, responses={202: RetryAcceptedSerializer})
+    @extend_schema(
+        request=ScanRetrySerializer,
+        parameters=[idempotency.PARAMETER],
+        responses={202: RetryAcceptedSerializer, **idempotency.RESPONSES},
+    )
+    @idempotency.idempotent
     def post(self, request: Request, scan_id: Any) -> Response:
         scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
         _check_may_retry(user=user_of(request), scan=scan)

@@ -96,3 +96,20 @@ def test_another_tenants_campaign_is_404_and_anonymous_is_401(tenant, other_tena
     assert admin_client.get(f"/api/campaigns/{campaign.pk}").status_code == 404
     assert admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start").status_code == 404
     assert client_for(None).get(f"/api/campaigns/{campaign.pk}").status_code == 401
+
+
+def test_a_phase_start_retried_with_its_idempotency_key_replays_instead_of_starting_again(
+    tenant, personas, admin_client
+):
+    dns, http = personas
+    campaign = configured_campaign(tenant, dns=dns, http=http, mode="step_by_step", queue=IDLE_QUEUE)
+    url = f"/api/campaigns/{campaign.pk}/phases/domain_generation/start"
+
+    first = admin_client.post(url, HTTP_IDEMPOTENCY_KEY="start-1")
+    again = admin_client.post(url, HTTP_IDEMPOTENCY_KEY="start-1")
+    fresh = admin_client.post(url, HTTP_IDEMPOTENCY_KEY="start-2")
+
+    assert first.status_code == again.status_code == 202, first.content
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert fresh.status_code == 409  # a new key is a new request: the phase is already running
+    assert Event.objects.filter(stream=campaign.stream, type="phase_started").count() == 1

@@ -19,6 +19,7 @@ from workflow_runs.models import (
     CreditAccount,
     CreditLedgerEntry,
     FileStatus,
+    ProcessorPrice,
     RunFile,
     RunMode,
     RunStatus,
@@ -26,7 +27,15 @@ from workflow_runs.models import (
     WorkflowRun,
 )
 from workflow_runs.services.credits import credits_grant
+from workflow_runs.services.reconcile import credits_reconcile
 from workflow_runs.services.runs import storage_name
+
+
+def set_price(processor: str, credits_per_file: int, *, plan: str = "") -> None:
+    """The platform's price of `processor` (what a platform admin sets through /api/prices)."""
+    ProcessorPrice.objects.update_or_create(
+        processor=processor, plan=plan, defaults={"credits_per_file": credits_per_file}
+    )
 
 
 def make_template(
@@ -38,11 +47,12 @@ def make_template(
     max_attempts: int = 2,
     name: str = "Template",
 ) -> Template:
+    """A template, and `credits_per_run` as the platform's default price of its processor."""
+    set_price(processor, credits_per_run)
     return Template.objects.create(
         tenant=tenant,
         name=name,
         processor=processor,
-        credits_per_run=credits_per_run,
         processor_config=config or {},
         max_attempts=max_attempts,
     )
@@ -60,10 +70,21 @@ def balance(tenant: Tenant) -> tuple[int, int]:
     return (account.monthly_balance, account.purchased_balance) if account else (0, 0)
 
 
-def charges(tenant: Tenant) -> list[int]:
+def entries(tenant: Tenant, reason: str) -> list[int]:
+    """The amounts of the tenant's ledger rows of `reason`, oldest first."""
     return list(
-        CreditLedgerEntry.objects.filter(tenant=tenant, reason="charge").order_by("id").values_list("amount", flat=True)
+        CreditLedgerEntry.objects.filter(tenant=tenant, reason=reason).order_by("id").values_list("amount", flat=True)
     )
+
+
+def reserved(tenant: Tenant) -> int:
+    account = CreditAccount.objects.filter(pk=tenant.pk).first()
+    return account.reserved_balance if account else 0
+
+
+def captured(tenant: Tenant) -> int:
+    account = CreditAccount.objects.filter(pk=tenant.pk).first()
+    return account.captured_balance if account else 0
 
 
 def upload(name: str, content: bytes | str) -> SimpleUploadedFile:
@@ -80,13 +101,19 @@ def run_in_state(
     mode: str = RunMode.PER_FILE,
     max_retry_count: int = 3,
     contents: Sequence[str] | None = None,
+    unit_price: int | None = None,
 ) -> WorkflowRun:
-    """A run whose first round has ended: `files` is (file status, retry_attempt) per index. Builds the
-    rows the engine and the services would have left, without running anything."""
+    """A run whose first round has ended and was settled: `files` is (file status, retry_attempt) per
+    index. Builds the rows the engine and the services would have left, without running anything (no
+    reservation is held: `pending` files here hold none)."""
+    price = unit_price or ProcessorPrice.objects.get(processor=template.processor, plan="").credits_per_file
     with transaction.atomic():
         run = WorkflowRun.objects.create(
             tenant=tenant,
             template=template,
+            unit_price=price,
+            processor=template.processor,
+            processor_config=template.processor_config,
             mode=mode,
             status=status,
             max_retry_count=max_retry_count,
@@ -130,3 +157,8 @@ def file_statuses(run: WorkflowRun) -> list[str]:
 
 def file_attempts(run: WorkflowRun) -> list[int]:
     return list(RunFile.objects.filter(run=run).order_by("index").values_list("retry_attempt", flat=True))
+
+
+def assert_reconciled() -> None:
+    """Every account's and run's credit columns equal what their ledger rows add up to."""
+    assert credits_reconcile() == []

@@ -4,10 +4,10 @@ their charge, the run ends CANCELLED with one event, a duplicate cancel changes 
 import pytest
 
 from orchestration.models import Event, Job, JobState
-from workflow_runs.models import CreditLedgerEntry, FileStatus, RunStatus, WorkflowRun
+from workflow_runs.models import FileStatus, RunStatus, WorkflowRun
 
 from ..helpers import wait_until
-from .factories import balance, fund, make_template, upload
+from .factories import balance, entries, fund, make_template, upload
 from .loopback import Answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,8 +42,8 @@ def test_cancel_a_running_run(worker_factory, settings, tenant, admin_client, me
     assert statuses[1:] == [FileStatus.CANCELLED] * 5
     assert sum(loopback.started[f"f{i}.txt"] for i in range(1, 6)) == 0, "a queued file ran after the cancel"
     assert Job.objects.filter(stage=run.stage, state=JobState.CANCELLED).count() == 5
-    refunds = CreditLedgerEntry.objects.filter(tenant=tenant, reason="refund").values_list("amount", flat=True)
-    assert list(refunds) == [10]  # five files never ran: 5 x 2 credits back
+    # The completed file's share is captured; the five that never ran are released (5 x 2 credits).
+    assert (entries(tenant, "capture"), entries(tenant, "release")) == ([2], [10])
     assert balance(tenant) == (98, 0)
     assert run.cancelled_at is not None and run.cancelled_by_id is not None
     assert Event.objects.filter(stream=f"run:{run_id}", type="run_cancelled").count() == 1

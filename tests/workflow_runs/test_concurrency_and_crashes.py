@@ -1,5 +1,5 @@
-"""Races and crashes: simultaneous Continue clicks, simultaneous runs, a crash between the charge and
-the publish, and a worker SIGKILLed mid-file."""
+"""Races and crashes: simultaneous Continue clicks, simultaneous runs, a crash between the reservation
+and the publish, and a worker SIGKILLed mid-file."""
 
 import os
 import signal
@@ -16,7 +16,16 @@ from orchestration.recovery import recover_expired_jobs
 from workflow_runs.models import CreditAccount, CreditLedgerEntry, FileStatus, RunStatus, WorkflowRun
 
 from ..helpers import client_for, wait_until
-from .factories import balance, charges, file_statuses, fund, make_template, run_in_state, upload
+from .factories import (
+    assert_reconciled,
+    balance,
+    entries,
+    file_statuses,
+    fund,
+    make_template,
+    run_in_state,
+    upload,
+)
 from .loopback import Answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,13 +75,15 @@ def test_fifty_simultaneous_continue_clicks_are_accepted_once(worker_factory, se
 
     assert sorted(results, key=str).count(200) == 1, results
     assert results.count(409) == 49, results
-    assert charges(tenant) == [-15]
+    assert entries(tenant, "reserve") == [15]
     assert Job.objects.filter(stage=run.stage).count() == 3
     assert Event.objects.filter(stream=run.stream, type="retry_started").count() == 1
     done = wait_until(lambda: finished(run.pk), timeout=90, message="retry finished")
     assert done.status == RunStatus.COMPLETED
     assert Event.objects.filter(stream=run.stream, type="run_finished").count() == 1
     assert balance(tenant) == (85, 0)
+    assert entries(tenant, "capture") == [15] and entries(tenant, "release") == []
+    assert_reconciled()
 
 
 def test_two_runs_that_do_not_fit_together_one_starts_one_gets_402(tenant, tenant_admin):
@@ -93,10 +104,14 @@ def test_two_runs_that_do_not_fit_together_one_starts_one_gets_402(tenant, tenan
     assert sorted(results) == [201, 402], results
     assert WorkflowRun.objects.filter(tenant=tenant).count() == 1
     assert balance(tenant) == (0, 1)
-    account = CreditAccount.objects.get(pk=tenant.pk)
-    ledger = CreditLedgerEntry.objects.filter(tenant=tenant)
-    assert account.monthly_balance == sum(e.amount for e in ledger if e.source == "monthly") >= 0
-    assert account.purchased_balance == sum(e.amount for e in ledger if e.source == "purchased") >= 0
+    assert CreditAccount.objects.get(pk=tenant.pk).reserved_balance == 3
+    assert sorted(
+        CreditLedgerEntry.objects.filter(tenant=tenant, reason="reserve").values_list("source", "amount")
+    ) == [
+        ("monthly", 2),
+        ("purchased", 1),
+    ]
+    assert_reconciled()
 
 
 def test_a_crash_after_the_charge_commits_loses_no_job_and_runs_each_once(
@@ -115,7 +130,7 @@ def test_a_crash_after_the_charge_commits_loses_no_job_and_runs_each_once(
     )
 
     assert crashed.returncode == 137, crashed.stderr.decode()[-2000:]
-    assert charges(tenant) == [-8]  # the charge committed...
+    assert entries(tenant, "reserve") == [8]  # the reservation committed...
     jobs = Job.objects.filter(stage__workflow_run=run, round=2)
     assert sorted(jobs.values_list("key", "state")) == [
         (f"run:{run.pk}:file:1", JobState.QUEUED),
@@ -128,10 +143,11 @@ def test_a_crash_after_the_charge_commits_loses_no_job_and_runs_each_once(
     assert file_statuses(done) == [C, C, C]
     assert (loopback.hits["f1.txt"], loopback.hits["f2.txt"]) == (1, 1)
     assert set(jobs.values_list("attempts", flat=True)) == {1}
-    assert charges(tenant) == [-8]
+    assert entries(tenant, "reserve") == [8] and entries(tenant, "capture") == [8]
+    assert_reconciled()
 
 
-def test_a_worker_killed_mid_file_loses_no_file_and_charges_nothing_twice(
+def test_a_worker_killed_mid_file_loses_no_file_and_captures_nothing_twice(
     worker_factory, settings, tenant, tenant_admin, loopback
 ):
     settings.WORKFLOW_RUNS_QUEUE = "wr-kill"  # only the worker started here takes these jobs
@@ -170,5 +186,7 @@ def test_a_worker_killed_mid_file_loses_no_file_and_charges_nothing_twice(
     assert loopback.started["slow.txt"] == 2
     completed = Event.objects.filter(stream=f"run:{run_id}", type="file_completed")
     assert sorted(e.payload["index"] for e in completed) == [0, 1, 2]  # each file completed once
-    assert charges(tenant) == [-3]
+    # The round settled in the finaliser's transaction: once, although one file's job ran twice.
+    assert entries(tenant, "reserve") == [3] and entries(tenant, "capture") == [3]
+    assert_reconciled()
     assert worker.process.poll() is None

@@ -11,7 +11,7 @@ from tenants.models import Role
 from workflow_runs.models import CreditLedgerEntry, FileStatus, RunMode, RunStatus, Template, WorkflowRun
 
 from ..helpers import client_for, make_user
-from .factories import balance, charges, file_attempts, file_statuses, fund, make_template, run_in_state
+from .factories import balance, entries, file_attempts, file_statuses, fund, make_template, run_in_state
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def template(tenant):
     return make_template(tenant=tenant, credits_per_run=3)
 
 
-def test_continue_retries_failed_files_charges_them_and_records_one_job_each(admin_client, tenant, template):
+def test_continue_retries_failed_files_reserves_them_and_records_one_job_each(admin_client, tenant, template):
     fund(tenant, monthly=100)
     run = run_in_state(tenant=tenant, template=template, files=[(C, 0), (F, 0), (F, 0)])
 
@@ -36,7 +36,8 @@ def test_continue_retries_failed_files_charges_them_and_records_one_job_each(adm
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == RunStatus.RUNNING
-    assert body["creditsCharged"] == {"monthly": 6, "purchased": 0, "total": 6}
+    assert body["creditsReservedByContinue"] == {"monthly": 6, "purchased": 0, "total": 6}
+    assert body["creditsReserved"] == {"monthly": 6, "purchased": 0, "total": 6}
     assert body["retriedFiles"] == [1, 2]
     assert [f["status"] for f in body["files"]] == [C, P, P]
     assert [f["retryAttempt"] for f in body["files"]] == [0, 1, 1]
@@ -44,7 +45,7 @@ def test_continue_retries_failed_files_charges_them_and_records_one_job_each(adm
     assert (body["totalJobs"], body["completedJobs"], body["failedJobs"]) == (2, 0, 0)
     assert body["canContinue"] is False and body["continueBlockedReason"] == "run_running"
     assert balance(tenant) == (94, 0)
-    assert charges(tenant) == [-6]
+    assert entries(tenant, "reserve") == [6] and entries(tenant, "capture") == []
     jobs = Job.objects.filter(stage=run.stage, round=2).order_by("key")
     assert [(j.key, j.state) for j in jobs] == [
         (f"run:{run.pk}:file:1", JobState.QUEUED),
@@ -94,10 +95,10 @@ def test_max_retry_count_is_all_or_nothing_and_names_the_files(admin_client, ten
     assert body["exhaustedFiles"] == [1, 2]
     assert "File 1 (f1.txt)" in body["error"]["fields"]["files"][0]
     assert file_statuses(run) == [F, F, P, C] and file_attempts(run) == [1, 2, 2, 2]
-    assert balance(tenant) == (100, 0) and charges(tenant) == []
+    assert balance(tenant) == (100, 0) and entries(tenant, "reserve") == []
 
 
-def test_an_archived_template_still_prices_the_retry(admin_client, tenant, template):
+def test_an_archived_template_does_not_stop_the_retry(admin_client, tenant, template):
     fund(tenant, monthly=100)
     run = run_in_state(tenant=tenant, template=template, files=[(F, 0)])
     Template.all_objects.filter(pk=template.pk).update(archived_at=timezone.now())
@@ -106,7 +107,7 @@ def test_an_archived_template_still_prices_the_retry(admin_client, tenant, templ
     response = retry(admin_client, run)
 
     assert response.status_code == 200, response.content
-    assert response.json()["creditsCharged"]["total"] == 3
+    assert response.json()["creditsReservedByContinue"]["total"] == 3
     assert response.json()["template"]["archived"] is True
 
 
@@ -116,12 +117,12 @@ def test_pending_files_only_are_retried_for_free(admin_client, tenant, template)
     response = retry(admin_client, run)
 
     assert response.status_code == 200, response.content
-    assert response.json()["creditsCharged"]["total"] == 0
+    assert response.json()["creditsReservedByContinue"]["total"] == 0
     assert response.json()["retriedFiles"] == [0, 1]
     assert CreditLedgerEntry.objects.filter(tenant=tenant).count() == 0
 
 
-def test_mixed_failed_and_pending_charges_only_the_failed(admin_client, tenant, template):
+def test_mixed_failed_and_pending_reserves_only_the_failed(admin_client, tenant, template):
     fund(tenant, monthly=4, purchased=10)
     run = run_in_state(tenant=tenant, template=template, files=[(F, 0), (P, 0), (F, 1), (P, 0)])
 
@@ -129,15 +130,16 @@ def test_mixed_failed_and_pending_charges_only_the_failed(admin_client, tenant, 
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["chargedFiles"] == 2
-    assert body["creditsCharged"] == {"monthly": 4, "purchased": 2, "total": 6}  # monthly first
+    assert body["reservedFiles"] == 2
+    assert body["creditsReservedByContinue"] == {"monthly": 4, "purchased": 2, "total": 6}  # monthly first
     assert body["retriedFiles"] == [0, 1, 2, 3]
     assert balance(tenant) == (0, 8)
-    assert body["creditsConsumed"] == {"monthly": 4, "purchased": 2, "total": 6}
+    assert body["creditsReserved"] == {"monthly": 4, "purchased": 2, "total": 6}
+    assert body["creditsConsumed"] == {"monthly": 0, "purchased": 0, "total": 0}  # nothing captured yet
     ledger = list(
-        CreditLedgerEntry.objects.filter(tenant=tenant, reason="charge").values_list("source", "amount", "run_id")
+        CreditLedgerEntry.objects.filter(tenant=tenant, reason="reserve").values_list("source", "amount", "run_id")
     )
-    assert sorted(ledger) == [("monthly", -4, run.pk), ("purchased", -2, run.pk)]
+    assert sorted(ledger) == [("monthly", 4, run.pk), ("purchased", 2, run.pk)]
 
 
 def test_error_files_are_never_retried(admin_client, tenant, template):
@@ -165,7 +167,7 @@ def test_not_enough_credits_is_402_and_nothing_changes(admin_client, tenant, tem
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED_WITH_ERRORS
     assert file_statuses(run) == [F, F, P] and file_attempts(run) == [0, 0, 0]
-    assert balance(tenant) == (2, 3) and charges(tenant) == []
+    assert balance(tenant) == (2, 3) and entries(tenant, "reserve") == []
     assert not Job.objects.filter(stage=run.stage).exists()
 
 
@@ -176,7 +178,7 @@ def test_batch_mode_records_one_job_keyed_by_the_run(admin_client, tenant, templ
     response = retry(admin_client, run)
 
     assert response.status_code == 200
-    assert response.json()["creditsCharged"]["total"] == 3
+    assert response.json()["creditsReservedByContinue"]["total"] == 3
     assert response.json()["totalJobs"] == 1
     assert list(Job.objects.filter(stage=run.stage).values_list("key", "kind")) == [
         (f"run:{run.pk}", "workflow_run.batch")
@@ -208,7 +210,7 @@ def test_a_platform_admin_may_continue_any_tenants_run(platform_admin, tenant, t
     response = retry(client_for(platform_admin), run)
 
     assert response.status_code == 200
-    assert charges(tenant) == [-3]
+    assert entries(tenant, "reserve") == [3]
 
 
 def test_an_unknown_run_is_404(admin_client):

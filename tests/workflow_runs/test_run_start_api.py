@@ -11,7 +11,7 @@ from orchestration.models import Job
 from workflow_runs.models import RunStatus, Template, WorkflowRun
 
 from ..helpers import client_for
-from .factories import balance, charges, fund, make_template, upload
+from .factories import balance, entries, fund, make_template, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def start(client, chosen, files, **fields):
     return client.post("/api/workflow-runs", data, format="multipart")
 
 
-def test_a_run_is_recorded_with_its_files_jobs_and_charge(member_client, tenant):
+def test_a_run_is_recorded_with_its_files_jobs_and_reservation(member_client, tenant):
     fund(tenant, monthly=10)
     template = make_template(tenant=tenant, credits_per_run=2)
 
@@ -61,7 +61,7 @@ def test_a_run_the_tenant_cannot_pay_for_is_402_and_leaves_nothing(member_client
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "insufficient_credits"
     assert not WorkflowRun.objects.exists() and not Job.objects.exists()
-    assert balance(tenant) == (3, 0) and charges(tenant) == []
+    assert balance(tenant) == (3, 0) and entries(tenant, "reserve") == []
     assert stored_files() == files_before  # the uploads were removed again
 
 
@@ -108,14 +108,16 @@ def test_a_platform_wide_template_can_be_used_by_any_tenant(member_client, tenan
     response = start(member_client, make_template(tenant=None, credits_per_run=1), [upload("a.txt", "a")])
 
     assert response.status_code == 201, response.content
-    assert charges(tenant) == [-1]
+    assert entries(tenant, "reserve") == [1]
 
 
 def test_the_run_list_is_scoped_to_the_tenant(member_client, tenant, other_tenant, platform_admin):
     fund(tenant, monthly=10)
     fund(other_tenant, monthly=10)
     start(member_client, make_template(tenant=tenant, credits_per_run=1), [upload("a.txt", "a")])
-    WorkflowRun.objects.create(tenant=other_tenant, template=make_template(tenant=other_tenant))
+    WorkflowRun.objects.create(
+        tenant=other_tenant, template=make_template(tenant=other_tenant), unit_price=1, processor="text_stats"
+    )
 
     mine = member_client.get("/api/workflow-runs").json()
     everyone = client_for(platform_admin).get("/api/workflow-runs").json()

@@ -7,7 +7,7 @@ from orchestration.models import Event, Job
 from workflow_runs.models import FileStatus, RunStatus, WorkflowRun
 
 from ..helpers import wait_until
-from .factories import balance, charges, file_statuses, fund, make_template, upload
+from .factories import assert_reconciled, balance, entries, file_statuses, fund, make_template, upload
 from .loopback import Answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,8 @@ def test_a_per_file_run_processes_every_file_and_finalises_once(celery_worker, a
 
     assert response.status_code == 201, response.content
     run_id = response.json()["id"]
-    assert response.json()["creditsConsumed"] == {"monthly": 5, "purchased": 4, "total": 9}
+    assert response.json()["creditsReserved"] == {"monthly": 5, "purchased": 4, "total": 9}
+    assert response.json()["creditsConsumed"]["total"] == 0
     run = wait_until(lambda: finished(run_id), timeout=90, message="run finished")
     assert run.status == RunStatus.COMPLETED
     assert (run.total_jobs, run.completed_jobs, run.failed_jobs) == (3, 3, 0)
@@ -54,7 +55,11 @@ def test_a_per_file_run_processes_every_file_and_finalises_once(celery_worker, a
     types = event_types(run_id)
     assert types[0] == "run_started" and types[-1] == "run_finished"
     assert types.count("file_completed") == 3 and types.count("run_finished") == 1
-    assert balance(tenant) == (0, 6) and charges(tenant) == [-5, -4]
+    assert balance(tenant) == (0, 6)
+    assert entries(tenant, "reserve") == [5, 4] and entries(tenant, "capture") == [5, 4]
+    assert entries(tenant, "release") == []
+    assert (body["creditsConsumed"]["total"], body["creditsReserved"]["total"]) == (9, 0)
+    assert_reconciled()
     wait_until(
         lambda: metrics.value("relay_workflow_runs_finished_total", status="COMPLETED") == finished_before + 1,
         message="the finished-runs counter (incremented after commit)",
@@ -147,14 +152,17 @@ def test_continue_after_a_partial_failure_finalises_exactly_once_when_the_retrie
     retried = admin_client.post(f"/api/workflow-runs/{run.pk}/retry-failed")
 
     assert retried.status_code == 200, retried.content
-    assert retried.json()["creditsCharged"]["total"] == 6 and retried.json()["retriedFiles"] == [1, 3, 4]
+    assert retried.json()["creditsReservedByContinue"]["total"] == 6
+    assert retried.json()["retriedFiles"] == [1, 3, 4]
     run = wait_until(lambda: finished(run.pk), timeout=90, message="retry round finished")
     assert run.status == RunStatus.COMPLETED
     assert file_statuses(run) == [FileStatus.COMPLETED] * 5
     assert (run.total_jobs, run.completed_jobs, run.failed_jobs) == (3, 3, 0)
     assert run.stage.round == 2
     assert event_types(run.pk).count("run_finished") == 2  # once per round
-    assert charges(tenant) == [-10, -6]
+    # Round 1: 2 completed + 3 failed by their webhook (500) are the customer's: all 5 captured.
+    assert entries(tenant, "reserve") == [10, 6] and entries(tenant, "capture") == [10, 6]
+    assert_reconciled()
     assert all(loopback.hits[f"{i}.txt"] == 1 for i in range(5))  # every file succeeded exactly once
     assert admin_client.post(f"/api/workflow-runs/{run.pk}/retry-failed").status_code == 400
 
@@ -167,15 +175,19 @@ def test_continue_on_a_batch_run_resumes_the_unsettled_files(celery_worker, admi
     loopback.script = {"1.txt": [Answer(500), Answer(200)]}
     response = start(admin_client, template, [upload(f"{i}.txt", "x") for i in range(4)], mode="batch")
     run = wait_until(lambda: finished(response.json()["id"]), timeout=90, message="first round finished")
-    # The batch stopped at file 1 (failed, charged) and never reached 2 and 3 (pending, free).
+    # The batch stopped at file 1 (failed by their webhook: captured) and never reached 2 and 3
+    # (pending: their reservation is held for Continue, which retries them free).
     assert file_statuses(run) == [FileStatus.COMPLETED, FileStatus.FAILED, FileStatus.PENDING, FileStatus.PENDING]
 
     retried = admin_client.post(f"/api/workflow-runs/{run.pk}/retry-failed")
 
     assert retried.status_code == 200, retried.content
-    assert (retried.json()["chargedFiles"], retried.json()["creditsCharged"]["total"]) == (1, 1)
+    assert (retried.json()["reservedFiles"], retried.json()["creditsReservedByContinue"]["total"]) == (1, 1)
     run = wait_until(lambda: finished(run.pk), timeout=90, message="retry round finished")
     assert run.status == RunStatus.COMPLETED
     assert file_statuses(run) == [FileStatus.COMPLETED] * 4
     assert [loopback.hits[f"{i}.txt"] for i in range(4)] == [1, 1, 1, 1]
-    assert charges(tenant) == [-4, -1]
+    assert entries(tenant, "reserve") == [4, 1]
+    assert entries(tenant, "capture") == [2, 3]  # round 1: files 0 and 1; round 2: files 1, 2, 3
+    assert entries(tenant, "release") == []
+    assert_reconciled()

@@ -1,21 +1,22 @@
-"""Templates: tenant-owned or platform-wide, validated processor config, archive as a soft delete."""
+"""Templates: tenant-owned or platform-wide, validated processor config, archive as a soft delete; the
+price shown is the platform's, never the template's."""
 
 import pytest
 
 from workflow_runs.models import Template
 
 from ..helpers import client_for
-from .factories import make_template
+from .factories import make_template, set_price
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_tenant_admin_creates_a_template_for_its_tenant(admin_client, tenant):
+    set_price("webhook", 3)
     response = admin_client.post(
         "/api/workflow-templates",
         {
             "name": "Extract",
-            "creditsPerRun": 3,
             "processor": "webhook",
             "processorConfig": {"url": "https://extract.example/v1", "timeout_seconds": 10},
         },
@@ -34,12 +35,11 @@ def test_a_tenant_admin_creates_a_template_for_its_tenant(admin_client, tenant):
         ({"processor": "telepathy"}, "processor"),
         ({"processor": "webhook", "processorConfig": {"url": "ftp://x"}}, "processorConfig"),
         ({"processor": "text_stats", "processorConfig": {"top_words": -1}}, "processorConfig"),
-        ({"processor": "text_stats", "creditsPerRun": -1}, "creditsPerRun"),
         ({"processor": "text_stats", "maxAttempts": 11}, "maxAttempts"),
     ],
 )
 def test_invalid_templates_are_400_with_field_messages(admin_client, data, field):
-    response = admin_client.post("/api/workflow-templates", {"name": "T", "creditsPerRun": 1, **data}, format="json")
+    response = admin_client.post("/api/workflow-templates", {"name": "T", **data}, format="json")
 
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
@@ -67,7 +67,7 @@ def test_another_tenants_template_is_404(admin_client, other_tenant):
 def test_only_platform_admins_create_or_change_platform_wide_templates(admin_client, platform_admin):
     shared = make_template(tenant=None)
     created = client_for(platform_admin).post(
-        "/api/workflow-templates", {"name": "Stats", "creditsPerRun": 1, "processor": "text_stats"}, format="json"
+        "/api/workflow-templates", {"name": "Stats", "processor": "text_stats"}, format="json"
     )
 
     assert created.status_code == 201 and created.json()["platformWide"] is True
@@ -80,13 +80,13 @@ def test_a_template_is_updated(admin_client, tenant):
 
     response = admin_client.patch(
         f"/api/workflow-templates/{template.pk}",
-        {"creditsPerRun": 9, "processor": "csv_validate", "processorConfig": {"required_columns": ["id"]}},
+        {"processor": "csv_validate", "processorConfig": {"required_columns": ["id"]}},
         format="json",
     )
 
     assert response.status_code == 200, response.content
     template.refresh_from_db()
-    assert (template.credits_per_run, template.processor) == (9, "csv_validate")
+    assert template.processor == "csv_validate"
     assert template.processor_config == {"required_columns": ["id"], "delimiter": ","}
 
 

@@ -32,10 +32,17 @@ def run_summary(run: WorkflowRun) -> dict[str, Any]:
         "totalJobs": total,
         "completedJobs": completed,
         "failedJobs": failed,
+        "processor": run.processor,
+        "unitPrice": run.unit_price,
         "creditsConsumed": {
             "monthly": run.credits_monthly,
             "purchased": run.credits_purchased,
             "total": run.credits_consumed,
+        },
+        "creditsReserved": {
+            "monthly": run.reserved_monthly,
+            "purchased": run.reserved_purchased,
+            "total": run.credits_reserved,
         },
         "createdAt": run.created_at,
         "finishedAt": run.finished_at,

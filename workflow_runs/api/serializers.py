@@ -17,7 +17,10 @@ MAX_FILES = int(getattr(settings, "DATA_UPLOAD_MAX_NUMBER_FILES", 10_000))
 
 
 class TemplateSerializer(serializers.ModelSerializer):
-    creditsPerRun = serializers.IntegerField(source="credits_per_run")
+    creditsPerRun = serializers.SerializerMethodField(
+        help_text="The platform's current price per file for the caller's plan (null: not priced yet). "
+        "Read-only: a run snapshots the price at start."
+    )
     processorConfig = serializers.JSONField(source="processor_config")
     maxAttempts = serializers.IntegerField(source="max_attempts")
     platformWide = serializers.SerializerMethodField()
@@ -40,6 +43,10 @@ class TemplateSerializer(serializers.ModelSerializer):
             "createdAt",
         ]
 
+    def get_creditsPerRun(self, template: Template) -> int | None:
+        prices: dict[str, int] = self.context.get("prices", {})
+        return prices.get(template.processor)
+
     def get_platformWide(self, template: Template) -> bool:
         return template.tenant_id is None
 
@@ -50,7 +57,6 @@ class TemplateSerializer(serializers.ModelSerializer):
 class TemplateWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    creditsPerRun = serializers.IntegerField(min_value=0, max_value=1_000_000, source="credits_per_run")
     processor = serializers.ChoiceField(choices=[])
     processorConfig = serializers.DictField(required=False, default=dict, source="processor_config")
     maxAttempts = serializers.IntegerField(min_value=1, max_value=10, required=False, default=3, source="max_attempts")
@@ -68,6 +74,38 @@ class TemplateWriteSerializer(serializers.Serializer):
         if len(json.dumps(value)) > MAX_PROCESSOR_CONFIG_CHARS:
             raise serializers.ValidationError(f"At most {MAX_PROCESSOR_CONFIG_CHARS} characters as JSON.")
         return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Prices belong to the platform's price list: a template never carries one.
+        priced = sorted(PRICE_FIELDS & set(self.initial_data or {}))
+        if priced:
+            raise serializers.ValidationError(
+                {name: ["Prices are set by the platform (see /api/prices), not by templates."] for name in priced}
+            )
+        return attrs
+
+
+PRICE_FIELDS = {"creditsPerRun", "credits_per_run", "creditsPerFile", "price", "unitPrice"}
+
+
+class PriceSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    processor = serializers.CharField()
+    plan = serializers.CharField(allow_blank=True, help_text="Blank: the default for every plan.")
+    creditsPerFile = serializers.IntegerField(source="credits_per_file")
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+
+class PriceWriteSerializer(serializers.Serializer):
+    processor = serializers.ChoiceField(choices=[])
+    plan = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    creditsPerFile = serializers.IntegerField(min_value=1, max_value=1_000_000_000, source="credits_per_file")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        processor = self.fields["processor"]
+        assert isinstance(processor, serializers.ChoiceField)
+        processor.choices = available()
 
 
 class TemplateUpdateSerializer(TemplateWriteSerializer):
@@ -141,7 +179,10 @@ class RunSummarySerializer(serializers.Serializer):
     totalJobs = serializers.IntegerField()
     completedJobs = serializers.IntegerField()
     failedJobs = serializers.IntegerField()
-    creditsConsumed = CreditsSerializer()
+    processor = serializers.CharField(help_text="Snapshotted at start.")
+    unitPrice = serializers.IntegerField(help_text="Credits per file, snapshotted at start from the price list.")
+    creditsConsumed = CreditsSerializer(help_text="Captured: what the run has cost so far.")
+    creditsReserved = CreditsSerializer(help_text="Held for files whose round has not ended.")
     createdAt = serializers.DateTimeField()
     finishedAt = serializers.DateTimeField(allow_null=True)
 
@@ -153,13 +194,13 @@ class RunDetailSerializer(RunSummarySerializer):
     canContinue = serializers.BooleanField()
     continueBlockedReason = serializers.CharField(allow_null=True)
     continueFiles = serializers.IntegerField(help_text="Files Continue would retry.")
-    continueCreditsRequired = serializers.IntegerField(help_text="Credits Continue would charge.")
+    continueCreditsRequired = serializers.IntegerField(help_text="Credits Continue would reserve.")
 
 
 class RetryResultSerializer(RunDetailSerializer):
-    creditsCharged = CreditsSerializer()
+    creditsReservedByContinue = CreditsSerializer(help_text="Reserved by this Continue (failed files x unit price).")
     retriedFiles = serializers.ListField(child=serializers.IntegerField())
-    chargedFiles = serializers.IntegerField()
+    reservedFiles = serializers.IntegerField(help_text="Failed files reserved; pending files are free.")
 
 
 class LedgerEntrySerializer(serializers.Serializer):
@@ -168,6 +209,8 @@ class LedgerEntrySerializer(serializers.Serializer):
     amount = serializers.IntegerField()
     source = serializers.CharField()  # type: ignore[assignment]
     reason = serializers.CharField()
+    round = serializers.IntegerField(allow_null=True)
+    files = serializers.IntegerField(allow_null=True)
     note = serializers.CharField()
     createdAt = serializers.DateTimeField(source="created_at")
 

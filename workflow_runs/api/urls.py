@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views_credits, views_events, views_runs, views_templates
+from . import views_credits, views_events, views_prices, views_runs, views_statements, views_templates
 
 urlpatterns = [
     path("workflow-templates", views_templates.TemplateListApi.as_view(), name="workflow-template-list"),
@@ -18,6 +18,9 @@ urlpatterns = [
     ),
     path("workflow-runs/<uuid:run_id>/cancel", views_runs.RunCancelApi.as_view(), name="workflow-run-cancel"),
     path("workflow-runs/<uuid:run_id>/events", views_events.run_events, name="workflow-run-events"),
+    path("prices", views_prices.PriceListApi.as_view(), name="price-list"),
     path("credits", views_credits.CreditBalanceApi.as_view(), name="credit-balance"),
+    path("credits/ledger", views_statements.LedgerApi.as_view(), name="credit-ledger"),
+    path("credits/ledger.csv", views_statements.LedgerCsvApi.as_view(), name="credit-ledger-csv"),
     path("credits/grant", views_credits.CreditGrantApi.as_view(), name="credit-grant"),
 ]

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import idempotency
 from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
@@ -54,7 +55,12 @@ class CreditBalanceApi(APIView):
 class CreditGrantApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
-    @extend_schema(request=CreditGrantSerializer, responses={201: CreditBalanceSerializer})
+    @extend_schema(
+        request=CreditGrantSerializer,
+        parameters=[idempotency.PARAMETER],
+        responses={201: CreditBalanceSerializer, **idempotency.RESPONSES},
+    )
+    @idempotency.idempotent
     def post(self, request: Request) -> Response:
         """Add monthly or purchased credits to a tenant (a ledger entry per grant)."""
         serializer = CreditGrantSerializer(data=request.data)

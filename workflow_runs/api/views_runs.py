@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import idempotency
 from core.exceptions import ApplicationError
 from core.pagination import BoundedPagination
 from tenants.auth import user_of
@@ -33,10 +34,16 @@ class RunListApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": RunStartSerializer},
-        responses={201: RunDetailSerializer, 402: OpenApiResponse(description="Not enough credits for every file.")},
+        parameters=[idempotency.PARAMETER],
+        responses={
+            201: RunDetailSerializer,
+            402: OpenApiResponse(description="Not enough credits for every file."),
+            **idempotency.RESPONSES,
+        },
     )
+    @idempotency.idempotent
     def post(self, request: Request) -> Response:
-        """Start a run of a template over the uploaded files; charges files x credits per run, all or nothing."""
+        """Start a run of a template over the uploaded files; reserves files x the platform price, all or nothing."""
         serializer = RunStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -88,25 +95,28 @@ class RunRetryFailedApi(APIView):
 
     @extend_schema(
         request=None,
+        parameters=[idempotency.PARAMETER],
         responses={
             200: RetryResultSerializer,
             400: OpenApiResponse(description="Completed run, nothing to retry, or max retry count reached."),
             402: OpenApiResponse(description="Not enough credits for every failed file."),
-            409: OpenApiResponse(description="The run is running."),
+            409: OpenApiResponse(description="The run is running, or a request with this Idempotency-Key is."),
+            422: idempotency.RESPONSES[422],
         },
     )
+    @idempotency.idempotent
     def post(self, request: Request, run_id: str) -> Response:
-        """Continue: retry the failed files (charged) and pending files (free); error files stay as they are."""
+        """Continue: retry the failed files (reserved at the run's price) and pending files (free); error files stay."""
         result = workflow_run_retry_failed(run_id=run_id, actor=user_of(request))
         run = run_get(user=user_of(request), run_id=result.run.pk)
         body = run_detail(run, user=user_of(request))
         body.update(
-            creditsCharged={
-                "monthly": result.charged.monthly,
-                "purchased": result.charged.purchased,
-                "total": result.charged.total,
+            creditsReservedByContinue={
+                "monthly": result.reserved.monthly,
+                "purchased": result.reserved.purchased,
+                "total": result.reserved.total,
             },
             retriedFiles=result.retried,
-            chargedFiles=result.charged_files,
+            reservedFiles=result.reserved_files,
         )
         return Response(body)

@@ -10,9 +10,14 @@ from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
-from ..selectors import template_get, templates_visible
+from ..selectors import price_table, template_get, templates_visible
 from ..services import templates as services
 from .serializers import TemplateSerializer, TemplateUpdateSerializer, TemplateWriteSerializer
+
+
+def _context(request: Request) -> dict[str, object]:
+    """The prices shown with templates: the caller's plan (the default prices for platform admins)."""
+    return {"prices": price_table(tenant_id=user_of(request).tenant_id)}
 
 
 class TemplateListApi(APIView):
@@ -25,7 +30,7 @@ class TemplateListApi(APIView):
     def get(self, request: Request) -> Response:
         paginator = BoundedPagination()
         page = paginator.paginate_queryset(templates_visible(user=user_of(request)), request, view=self)
-        return paginator.get_paginated_response(TemplateSerializer(page, many=True).data)
+        return paginator.get_paginated_response(TemplateSerializer(page, many=True, context=_context(request)).data)
 
     @extend_schema(request=TemplateWriteSerializer, responses={201: TemplateSerializer})
     def post(self, request: Request) -> Response:
@@ -39,7 +44,7 @@ class TemplateListApi(APIView):
             else None
         )
         template = services.template_create(tenant=tenant, actor=user_of(request), **data)
-        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+        return Response(TemplateSerializer(template, context=_context(request)).data, status=status.HTTP_201_CREATED)
 
 
 class TemplateDetailApi(APIView):
@@ -48,7 +53,11 @@ class TemplateDetailApi(APIView):
 
     @extend_schema(responses={200: TemplateSerializer})
     def get(self, request: Request, template_id: str) -> Response:
-        return Response(TemplateSerializer(template_get(user=user_of(request), template_id=template_id)).data)
+        return Response(
+            TemplateSerializer(
+                template_get(user=user_of(request), template_id=template_id), context=_context(request)
+            ).data
+        )
 
     @extend_schema(request=TemplateUpdateSerializer, responses={200: TemplateSerializer})
     def patch(self, request: Request, template_id: str) -> Response:
@@ -56,7 +65,7 @@ class TemplateDetailApi(APIView):
         serializer = TemplateUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         template = services.template_update(template=template, actor=user_of(request), **serializer.validated_data)
-        return Response(TemplateSerializer(template).data)
+        return Response(TemplateSerializer(template, context=_context(request)).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, template_id: str) -> Response:

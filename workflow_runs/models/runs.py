@@ -49,8 +49,15 @@ class WorkflowRun(models.Model):
     total_jobs = models.PositiveIntegerField(default=0)
     completed_jobs = models.PositiveIntegerField(default=0)
     failed_jobs = models.PositiveIntegerField(default=0)
-    credits_monthly = models.PositiveIntegerField(default=0, help_text="Credits consumed from the monthly balance.")
-    credits_purchased = models.PositiveIntegerField(default=0, help_text="Credits consumed from purchased credits.")
+    # The snapshot taken at start: Continue and every file of the run use these, never the template's
+    # current values (a later template edit or price change does not reach a run already paid for).
+    unit_price = models.BigIntegerField(help_text="Credits per file, from the price list at start.")
+    processor = models.CharField(max_length=64)
+    processor_config = models.JSONField(default=dict, blank=True)
+    credits_monthly = models.BigIntegerField(default=0, help_text="Credits captured from the monthly balance.")
+    credits_purchased = models.BigIntegerField(default=0, help_text="Credits captured from purchased credits.")
+    reserved_monthly = models.BigIntegerField(default=0, help_text="Monthly credits held for unsettled files.")
+    reserved_purchased = models.BigIntegerField(default=0, help_text="Purchased credits held for unsettled files.")
     stage = models.OneToOneField(Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="workflow_run")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -64,6 +71,13 @@ class WorkflowRun(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="run_max_retry_count_1_10", condition=models.Q(max_retry_count__gte=1, max_retry_count__lte=10)
+            ),
+            models.CheckConstraint(name="run_unit_price_positive", condition=models.Q(unit_price__gt=0)),
+            models.CheckConstraint(
+                name="run_credits_not_negative",
+                condition=models.Q(
+                    credits_monthly__gte=0, credits_purchased__gte=0, reserved_monthly__gte=0, reserved_purchased__gte=0
+                ),
             ),
             models.CheckConstraint(
                 name="run_counters_within_total",
@@ -80,7 +94,12 @@ class WorkflowRun(models.Model):
 
     @property
     def credits_consumed(self) -> int:
+        """Captured: what the run has cost."""
         return self.credits_monthly + self.credits_purchased
+
+    @property
+    def credits_reserved(self) -> int:
+        return self.reserved_monthly + self.reserved_purchased
 
 
 class RunFile(models.Model):
@@ -91,6 +110,9 @@ class RunFile(models.Model):
     size = models.PositiveBigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=FileStatus.choices, default=FileStatus.PENDING)
     retry_attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times Continue retried it.")
+    reserved = models.BooleanField(
+        default=False, help_text="Its price is held for the current round and not yet captured or released."
+    )
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     output = models.JSONField(null=True, blank=True)

@@ -14,17 +14,17 @@ class ActiveTemplateManager(models.Manager["Template"]):
 
 
 class Template(models.Model):
-    """What a run does to each file: a named processor with its config, and its price per file.
+    """What a run does to each file: a named processor with its config. The price is not the
+    template's: it comes from the platform's price list (`ProcessorPrice`) and is snapshotted by the run.
 
     `tenant` is null for a platform-wide template. Archiving is a soft delete: runs that used the
-    template keep loading it through `all_objects` (a retry of an old run still prices its files).
+    template keep loading it through `all_objects`.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="templates")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    credits_per_run = models.PositiveIntegerField(help_text="Credits charged per file processed.")
     processor = models.CharField(max_length=64)
     processor_config = models.JSONField(default=dict, blank=True)
     max_attempts = models.PositiveSmallIntegerField(

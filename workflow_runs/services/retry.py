@@ -1,4 +1,4 @@
-"""Continue: retry a run's `failed` and `pending` files."""
+"""Continue: retry a run's `failed` files (a new reservation) and `pending` files (free: they keep theirs)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from tenants.models import User
 from tenants.selectors import get_scoped
 
 from .. import jobs
-from ..models import FileStatus, RunStatus, Template, WorkflowRun
-from .credits import Movement, credit_account_lock, credits_charge
+from ..models import FileStatus, RunStatus, WorkflowRun
+from .credits import Movement, credit_account_lock, credits_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -26,17 +26,18 @@ RETRYABLE = (FileStatus.FAILED, FileStatus.PENDING)
 @dataclass(frozen=True)
 class RetryResult:
     run: WorkflowRun
-    charged: Movement
+    reserved: Movement
     retried: list[int]  # file indexes
-    charged_files: int
+    reserved_files: int
 
 
 def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryResult:
-    """Retry the run's `failed` files (charged) and `pending` files (free: our fault), never `error` ones.
+    """Retry the run's `failed` files (reserved at the run's snapshotted price) and `pending` files (free:
+    our fault; they still hold the reservation of the round that never ran them), never `error` ones.
 
-    One transaction: lock the run, check it, lock the tenant's credit account, charge, mark the files
+    One transaction: lock the run, check it, lock the tenant's credit account, reserve, mark the files
     `pending` with `retry_attempt + 1`, set the run `RUNNING` and open a new engine round over exactly
-    the retried files. The jobs commit with the charge and are published after commit (durably: the
+    the retried files. The jobs commit with the reservation and are published after commit (durably: the
     relay re-publishes a job whose message was lost), with the same natural keys as the first round
     (`run:<id>:file:<index>`, or `run:<id>` in batch mode), so a key can never be live twice.
 
@@ -77,11 +78,12 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
                 },
                 extra={"exhaustedFiles": [index for index, _, _ in exhausted]},
             )
-        template = Template.all_objects.get(pk=run.template_id)  # archived templates still price a retry
-        charged_files = sum(1 for _, _, status, _ in files if status == FileStatus.FAILED)
+        reserved_files = sum(1 for _, _, status, _ in files if status == FileStatus.FAILED)
+        assert run.stage is not None
         account = credit_account_lock(tenant=run.tenant_id)
-        charged = credits_charge(
-            account=account, run=run, amount=charged_files * template.credits_per_run, actor=actor, note="retry failed"
+        # The run's snapshotted price, never the template's or the price list's current one.
+        reserved = credits_reserve(
+            account=account, run=run, files=reserved_files, round=run.stage.round + 1, actor=actor, note="continue"
         )
         retried = _reopen_files(run=run)
         specs = jobs.round_jobs(run=run, files=retried)
@@ -93,7 +95,6 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
             finished_at=None,
             updated_at=timezone.now(),
         )
-        assert run.stage is not None
         stages.stage_start_round(stage=run.stage, jobs=specs)
         indexes = [index for _, index, _ in retried]
         events.emit(
@@ -101,35 +102,36 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
             type="retry_started",
             payload={
                 "files": len(indexes),
-                "chargedFiles": charged_files,
-                "creditsCharged": charged.total,
+                "reservedFiles": reserved_files,
+                "creditsReserved": reserved.total,
                 "round": run.stage.round,
             },
         )
         metrics.incr("relay_workflow_retries_total", mode=run.mode)
         logger.info(
-            "workflow.retry_started tenant=%s run=%s actor=%s files=%s charged_files=%s credits=%s round=%s",
+            "workflow.retry_started tenant=%s run=%s actor=%s files=%s reserved_files=%s credits=%s round=%s",
             run.tenant_id,
             run.pk,
             actor.pk,
             len(indexes),
-            charged_files,
-            charged.total,
+            reserved_files,
+            reserved.total,
             run.stage.round,
         )
     run.refresh_from_db()
-    return RetryResult(run=run, charged=charged, retried=indexes, charged_files=charged_files)
+    return RetryResult(run=run, reserved=reserved, retried=indexes, reserved_files=reserved_files)
 
 
 def _reopen_files(*, run: WorkflowRun) -> list[tuple[int, int, int]]:
-    """Mark the run's failed/pending files pending again, one retry attempt further. One statement, so a
+    """Mark the run's failed/pending files pending again, one retry attempt further; failed files become
+    reserved (their reservation was just taken), pending ones keep theirs. One statement, so a
     10,000-file retry stays fast. Returns (pk, index, retry_attempt) per file."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE workflow_runs_runfile
             SET status = 'pending', retry_attempt = retry_attempt + 1, error_code = '', error_message = '',
-                updated_at = now()
+                reserved = reserved OR status = 'failed', updated_at = now()
             WHERE run_id = %s AND status IN ('failed', 'pending')
             RETURNING id, index, retry_attempt
             """,

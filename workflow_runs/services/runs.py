@@ -1,9 +1,10 @@
-"""Starting a run: store the uploads, then in one transaction create the run and its file rows, charge
-`files * credits_per_run` (all or nothing) and record the engine jobs, which are published after commit.
+"""Starting a run: store the uploads, then in one transaction create the run (snapshotting the platform's
+price, the processor and its config), its file rows, reserve `files * price` (all or nothing) and record
+the engine jobs, which are published after commit.
 
 Publishing is durable rather than compensated: the jobs are rows committed with the charge, and the
 engine's relay re-publishes any queued job whose broker message never arrived (broker down, process
-killed between commit and publish). So a charged file is never lost, and no refund path is needed for
+killed between commit and publish). So a reserved file is never lost, and no release path is needed for
 "could not publish"; a duplicate message is harmless because workers claim jobs with a compare-and-set.
 """
 
@@ -26,7 +27,8 @@ from tenants.models import Tenant, User
 
 from .. import jobs
 from ..models import RunFile, RunMode, RunStatus, Template, WorkflowRun
-from .credits import credit_account_lock, credits_charge
+from ..selectors import price_for
+from .credits import credit_account_lock, credits_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def workflow_run_start(
     max_retry_count: int = 3,
 ) -> WorkflowRun:
     """Start a run of `template` over `uploads` for `tenant`. 402 when the tenant cannot pay for every
-    file; then nothing is kept (no run, no files, no charge)."""
+    file; then nothing is kept (no run, no files, no reservation)."""
     if not uploads:
         raise ApplicationError("Upload at least one file.", fields={"files": ["At least one file is required."]})
     run_id = uuid.uuid4()
@@ -134,14 +136,15 @@ def _start(
         mode=mode,
         max_retry_count=max_retry_count,
         status=RunStatus.RUNNING,
+        unit_price=price_for(processor=template.processor, tenant_id=tenant.pk),
+        processor=template.processor,
+        processor_config=template.processor_config,
     )
     account = credit_account_lock(tenant=tenant)
-    charged = credits_charge(
-        account=account, run=run, amount=len(stored) * template.credits_per_run, actor=actor, note="run start"
-    )
+    reserved = credits_reserve(account=account, run=run, files=len(stored), round=1, actor=actor, note="run start")
     files = RunFile.objects.bulk_create(
         [
-            RunFile(run=run, index=index, name=name[:255], file=path, size=size)
+            RunFile(run=run, index=index, name=name[:255], file=path, size=size, reserved=True)
             for index, (name, path, size) in enumerate(stored)
         ],
         batch_size=2000,
@@ -165,17 +168,20 @@ def _start(
         payload={
             "files": len(files),
             "mode": mode,
-            "creditsCharged": charged.total,
+            "creditsReserved": reserved.total,
+            "unitPrice": run.unit_price,
         },
     )
     metrics.incr("relay_workflow_runs_started_total", mode=mode)
     logger.info(
-        "workflow.run_started tenant=%s run=%s template=%s mode=%s files=%s credits=%s",
+        "workflow.run_started tenant=%s run=%s template=%s processor=%s mode=%s files=%s price=%s reserved=%s",
         tenant.pk,
         run.pk,
         template.pk,
+        run.processor,
         mode,
         len(files),
-        charged.total,
+        run.unit_price,
+        reserved.total,
     )
     return run

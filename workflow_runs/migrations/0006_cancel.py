@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflow_runs', '0001_initial'),
+        ('workflow_runs', '0005_monthly_allowance'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
