@@ -247,7 +247,13 @@ def main() -> int:
     bench = commands.add_parser("bench", help="run bench/NAME.py on private services")
     bench.add_argument("name")
     bench.set_defaults(func=cmd_bench)
-    args = parser.parse_args()
+    # `make test ARGS="-q -x tests/scans"`: argparse's REMAINDER does not take a leading option, so the
+    # test command keeps whatever the parser did not know as pytest's arguments.
+    args, unknown = parser.parse_known_args()
+    if unknown and args.command != "test":
+        parser.error("unrecognized arguments: " + " ".join(unknown))
+    if args.command == "test":
+        args.pytest_args = [*unknown, *args.pytest_args]
     return int(args.func(args))
 
 
