@@ -202,8 +202,8 @@ def test_egress(service_env: dict[str, str]) -> dict[str, str]:
 
     ports = [urlsplit(service_env[name]).port for name in ("DATABASE_URL", "REDIS_URL")]
     return {
-        "RELAY_EGRESS_ALLOW": "127.0.0.0/8",
-        "RELAY_EGRESS_DENY": ",".join(f"127.0.0.0/8:{port}" for port in ports if port),
+        "RELAY_EGRESS_ALLOW": "127.0.0.0/8,::1/128",
+        "RELAY_EGRESS_DENY": ",".join(f"{net}:{port}" for port in ports if port for net in ("127.0.0.0/8", "::1/128")),
     }
 
 

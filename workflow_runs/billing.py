@@ -39,6 +39,8 @@ CUSTOMER_CODES = frozenset(
         "rejected",  # their webhook refused the file (4xx)
         "unexpected_redirect",  # their webhook answered a redirect
         "invalid_file",  # their file is empty, not UTF-8, not valid JSON/CSV, misses required keys
+        "invalid_url",  # their webhook URL cannot be requested
+        "egress_denied",  # their webhook's name resolves to an address the platform does not reach
     }
 )
 

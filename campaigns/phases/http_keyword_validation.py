@@ -90,6 +90,8 @@ def extract_title(body: str) -> str:
 def ordered_addresses(addresses: Sequence[str], family: str) -> list[str]:
     """The addresses to try, in order: the persona's family first (or only), each family in the order
     the resolver gave it. Unparsable entries are dropped."""
+    if isinstance(addresses, str):  # a str is a Sequence[str] too: one address would become its characters
+        raise TypeError("addresses must be a list of addresses, not one string")
     parsed = []
     for address in addresses:
         try:
@@ -165,13 +167,16 @@ async def fetch_one(
     settings: FetchSettings,
     keywords: Sequence[str],
 ) -> Fetch:
-    """Fetch `name` from the first of its addresses that accepts a connection."""
+    """Fetch `name` from the first of its addresses that accepts a connection. An address the egress
+    policy refuses is skipped (never connected to); the outcome is `egress_denied` only when every
+    address was refused."""
     failure = Fetch(name=name, status=ERROR, error="no_usable_address")
     for address in ordered_addresses(addresses, settings.address_family):
         try:
             return await fetch_from(session, name=name, address=address, settings=settings, keywords=keywords)
         except egress.EgressDenied as exc:
-            return Fetch(name=name, status=ERROR, error=f"{exc.code}:{exc.rule}")
+            if failure.error == "no_usable_address" or failure.error.startswith(egress.EgressDenied.code):
+                failure = Fetch(name=name, status=ERROR, error=f"{exc.code}:{exc.rule}")
         except aiohttp.ClientConnectorCertificateError:
             return Fetch(name=name, status=ERROR, error="tls_certificate")
         except aiohttp.ClientConnectorSSLError:

@@ -58,7 +58,7 @@ def fail_the_rest(monkeypatch, campaign, phase):
     """Two batches succeed, then every other one errors: the phase fails half done."""
     run_queued(campaign, phase, limit=2)
 
-    def broken(payload):
+    def broken(payload, job):
         raise JobError.fatal("injected failure", code="injected")
 
     with monkeypatch.context() as patch:

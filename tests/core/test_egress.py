@@ -203,9 +203,18 @@ def test_a_webhook_url_is_refused_at_configuration_and_at_run_time(strict, count
 
 def test_a_campaign_fetch_to_a_denied_address_is_refused(strict, counter):
     persona = http_keyword_validation.FetchSettings(port=counter.port, timeout_seconds=5)
-    fetches = http_keyword_validation.fetch_batch([("shop.test", address) for address in CANONICAL], [persona], [])
+    fetches = http_keyword_validation.fetch_batch([("shop.test", [address]) for address in CANONICAL], [persona], [])
     assert {fetch.error.split(":")[0] for fetch in fetches} == {egress.EgressDenied.code}
     assert counter.connections == 0
+
+
+def test_a_name_with_denied_and_allowed_addresses_is_fetched_from_the_allowed_one(strict, site):
+    persona = http_keyword_validation.FetchSettings(port=site.port, timeout_seconds=5)
+    addresses = ["169.254.169.254", "10.0.0.1", "127.0.0.2", "127.0.0.1"]  # only the last is allowed
+    (fetch,) = http_keyword_validation.fetch_batch([("shop.test", addresses)], [persona], [])
+    assert (fetch.status, fetch.error) == ("ok", ""), fetch
+    (denied,) = http_keyword_validation.fetch_batch([("shop.test", addresses[:3])], [persona], [])
+    assert denied.error.startswith(egress.EgressDenied.code), denied
 
 
 def test_names_the_loopback_dns_server_resolves_to_internal_addresses_are_not_fetched(strict, counter):
@@ -219,7 +228,7 @@ def test_names_the_loopback_dns_server_resolves_to_internal_addresses_are_not_fe
             lookups = dns_validation.resolve_batch(["a.shop.test", "b.shop.test"], [resolver])
             assert {tuple(lookup.addresses) for lookup in lookups} == {(internal,)}
             persona = http_keyword_validation.FetchSettings(port=counter.port, timeout_seconds=5)
-            items = [(lookup.name, lookup.addresses[0]) for lookup in lookups]
+            items = [(lookup.name, lookup.addresses) for lookup in lookups]
             fetches = http_keyword_validation.fetch_batch(items, [persona], [])
             assert all(fetch.error.startswith(egress.EgressDenied.code) for fetch in fetches), fetches
         finally:
@@ -233,7 +242,7 @@ def test_a_campaign_fetch_through_a_denied_proxy_is_refused(strict, counter, sit
         persona = http_keyword_validation.FetchSettings(
             port=site.port, timeout_seconds=5, proxy_url=f"http://{host}:{counter.port}"
         )
-        (fetch,) = http_keyword_validation.fetch_batch([("shop.test", "127.0.0.1")], [persona], [])
+        (fetch,) = http_keyword_validation.fetch_batch([("shop.test", ["127.0.0.1"])], [persona], [])
         assert fetch.error.startswith(egress.EgressDenied.code), (address, fetch)
     assert counter.connections == 0
 

@@ -109,6 +109,7 @@ def world(tenant, tenant_admin):
         "scan_id": scan["id"],
         "user_id": str(tenant_admin.pk),
         "tenant": str(tenant.pk),
+        "tenant_id": str(tenant.pk),
     }
 
 
@@ -215,7 +216,9 @@ def test_every_operation_answers_hostile_bodies_and_queries_within_the_envelope(
                 for body in _bodies_for(path, properties, world):
                     response = _send(client, method, path, body=body)
                     problems.append(envelope_problem(response, f"{method} {path} {body[:60]!r}"))
-                    if len(body) >= len(MEGABYTE) and response.status_code < 300:
+                    # An operation without a request body ignores whatever is sent (cancel, start):
+                    # only one that reads a body must refuse a 1 MB field.
+                    if properties and len(body) >= len(MEGABYTE) and response.status_code < 300:
                         problems.append(f"{method} {path} accepted a 1 MB string: {body[:80]!r}")
                     sent += 1
             else:

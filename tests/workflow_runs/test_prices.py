@@ -4,6 +4,7 @@ processor and processor config at start, and neither a price change nor a templa
 import pytest
 
 from orchestration.models import Job
+from orchestration.runner import job_claim
 from workflow_runs import jobs
 from workflow_runs.models import CreditAccount, FileStatus, ProcessorPrice, RunStatus, WorkflowRun
 
@@ -122,7 +123,8 @@ def test_a_template_edit_after_the_start_does_not_reach_the_runs_files(admin_cli
     set_price("text_stats", 50)
 
     run = WorkflowRun.objects.get(pk=started.json()["id"])
-    job = Job.objects.get(stage=run.stage)
+    job = job_claim(Job.objects.get(stage=run.stage).pk)  # claimed as a worker would, so its writes are fenced in
+    assert job is not None
     output = jobs.run_file_job(job)  # what a worker would run now: the snapshot, not the edited template
 
     assert (run.processor, run.processor_config, run.unit_price) == ("text_stats", {"top_words": 1}, 2)

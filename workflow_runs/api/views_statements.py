@@ -9,11 +9,11 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.pagination import BoundedPagination
 from tenants.auth import user_of
 from tenants.permissions import IsTenantUser
 from tenants.selectors import acting_tenant
@@ -54,7 +54,7 @@ class LedgerApi(APIView):
     @extend_schema(parameters=PARAMETERS, responses={200: LedgerEntrySerializer(many=True)})
     def get(self, request: Request) -> Response:
         """The tenant's ledger, newest first (limit/offset pagination)."""
-        paginator = LimitOffsetPagination()
+        paginator = BoundedPagination()
         page = paginator.paginate_queryset(_entries(request), request, view=self)
         return paginator.get_paginated_response(LedgerEntrySerializer(page, many=True).data)
 
