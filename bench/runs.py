@@ -23,11 +23,11 @@ from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from devstack.accounts import client_for, make_tenant, make_user  # noqa: E402
 from devstack.workers import start_worker  # noqa: E402
 from orchestration import stages  # noqa: E402
 from orchestration.models import Stage, StageStatus  # noqa: E402
 from tenants.models import Role  # noqa: E402
-from tests.helpers import client_for, make_tenant, make_user  # noqa: E402
 from workflow_runs import jobs  # noqa: E402
 from workflow_runs.models import FileStatus, ProcessorPrice, RunFile, RunStatus, Template, WorkflowRun  # noqa: E402
 from workflow_runs.services.credits import credits_grant  # noqa: E402

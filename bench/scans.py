@@ -28,11 +28,11 @@ import django  # noqa: E402
 
 django.setup()
 
+from devstack.accounts import make_tenant, make_user  # noqa: E402
+from devstack.scan_site import Site  # noqa: E402
 from devstack.workers import start_worker  # noqa: E402
 from scans import services  # noqa: E402
 from scans.models import FINAL_STATUSES, Scan, ScanStatus, ServiceExecution  # noqa: E402
-from tests.helpers import make_tenant, make_user  # noqa: E402
-from tests.scans.site import Site  # noqa: E402
 
 SCANS = max(int(os.environ.get("BENCH_SCANS", "500")), 1)
 logging.getLogger("scans").setLevel(logging.WARNING)  # one line per scan created would drown the figures

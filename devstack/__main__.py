@@ -108,7 +108,7 @@ def cmd_run(_: argparse.Namespace) -> int:
         env.setdefault("FLOWER_BASIC_AUTH", flower_credentials())
         env.setdefault("RELAY_MEDIA_ROOT", str(DATA / "media"))
         manage("migrate", "--noinput", env=env)
-        manage("seed_demo", env=env)
+        manage("shell", "-c", "import sys; from devstack.demo import seed_demo; seed_demo(sys.stdout)", env=env)
         honcho = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT, env=env, start_new_session=True
         )
@@ -122,7 +122,7 @@ def cmd_run(_: argparse.Namespace) -> int:
                 f"  Relay is up.\n"
                 f"  API docs (Swagger): {base}/api/docs/\n"
                 f"  OpenAPI schema:     {base}/api/schema/\n"
-                f"  Admin:              {base}/admin/   (credentials printed by seed_demo above)\n"
+                f"  Admin:              {base}/admin/   (credentials printed above)\n"
                 f"  Health:             {base}/api/health\n"
                 f"  Metrics:            {base}/metrics\n"
                 f"  Flower:             http://127.0.0.1:{env['FLOWER_PORT']}/   (user {user}, password {password})\n"

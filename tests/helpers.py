@@ -6,10 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from rest_framework.test import APIClient
-
-from tenants.models import Role, Tenant, User
-from tenants.services import user_create
+from devstack.accounts import client_for, make_tenant, make_user
 
 T = TypeVar("T")
 
@@ -32,29 +29,4 @@ def wait_until(
         time.sleep(interval)
 
 
-_counter = iter(range(1, 10**9))
-
-
-def make_tenant(name: str | None = None) -> Tenant:
-    n = next(_counter)
-    return Tenant.objects.create(name=name or f"Tenant {n}", slug=f"tenant-{n}-{time.monotonic_ns()}")
-
-
-def make_user(*, tenant: Tenant | None, role: str = Role.TENANT_MEMBER, username: str | None = None) -> User:
-    return user_create(
-        username=username or f"user{next(_counter)}-{time.monotonic_ns()}",
-        password="s3cret-pass!",
-        tenant=tenant,
-        role=role,
-    )
-
-
-def client_for(user: User | None) -> APIClient:
-    """An API client authenticated with a real (hashed, expiring) token of `user`."""
-    client = APIClient()
-    if user is not None:
-        from knox.models import AuthToken
-
-        _, token = AuthToken.objects.create(user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
+__all__ = ["client_for", "make_tenant", "make_user", "wait_until"]

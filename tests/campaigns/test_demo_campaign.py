@@ -1,15 +1,14 @@
-"""`make run`'s demo: seed_demo points demo personas at the loopback servers and stores a configured
-campaign, which a signed-in demo user can start and watch complete."""
+"""`make run`'s demo: `devstack.demo.seed_demo` points demo personas at the loopback servers and stores a
+configured campaign, which a signed-in demo user can start and watch complete."""
 
 import io
 
 import pytest
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from campaigns.loopback.dns_server import ZoneRules, is_nxdomain
 from campaigns.models import Campaign, DnsPersona, GeneratedDomain, HttpPersona, HttpResult
-from core.management.commands.seed_demo import DEMO_CAMPAIGN
+from devstack.demo import DEMO_CAMPAIGN, seed_demo
 
 from .factories import wait_status
 
@@ -20,7 +19,7 @@ def seed(monkeypatch, dns_port: int, http_port: int) -> None:
     monkeypatch.setenv("RELAY_DEMO_PASSWORD", "demo-pass-123")
     monkeypatch.setenv("RELAY_DEMO_DNS", f"127.0.0.1:{dns_port}")
     monkeypatch.setenv("RELAY_DEMO_HTTP_PORT", str(http_port))
-    call_command("seed_demo", stdout=io.StringIO())
+    seed_demo(io.StringIO())
 
 
 def test_seeding_twice_keeps_one_campaign_and_moves_the_personas_to_the_new_ports(monkeypatch):
@@ -35,7 +34,7 @@ def test_seeding_twice_keeps_one_campaign_and_moves_the_personas_to_the_new_port
 def test_without_the_loopback_servers_no_campaign_is_seeded(monkeypatch):
     monkeypatch.delenv("RELAY_DEMO_DNS", raising=False)
     monkeypatch.setenv("RELAY_DEMO_PASSWORD", "demo-pass-123")
-    call_command("seed_demo", stdout=io.StringIO())
+    seed_demo(io.StringIO())
     assert not Campaign.objects.exists()
 
 

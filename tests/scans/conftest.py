@@ -2,7 +2,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .site import Site
+from devstack.scan_site import Site
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,8 @@
 """The page checks are pure functions of a fetched page: known pages, known findings."""
 
+from devstack import scan_pages as pages
 from scans.checks import accessibility, meta, schema, security_headers
 from scans.checks.fetch import Page
-
-from . import pages
 
 
 def page(html: str, headers: dict[str, str] | None = None, url: str = "http://site.test/page") -> Page:

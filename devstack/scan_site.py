@@ -1,4 +1,4 @@
-"""A loopback web site for the scan tests: known pages, plus switches that make requests fail or slow
+"""A loopback web site for the scan tests and benchmarks: known pages, plus switches that make requests fail or slow
 down, by the service that sends them (services name themselves in the User-Agent; the scan's shared
 page fetch is `page`) or by path. Nothing leaves 127.0.0.1."""
 
@@ -12,7 +12,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import pages
+from . import scan_pages as pages
 
 ROUTES: dict[str, tuple[int, dict[str, str], str]] = {
     "/good": (200, pages.GOOD_HEADERS, pages.GOOD),

@@ -1,4 +1,5 @@
-"""Known pages with known findings, served by the loopback site and used directly by unit tests."""
+"""Known pages with known findings, served by the loopback scan site (`scan_site.py`) and read directly
+by unit tests."""
 
 GOOD_HEADERS = {
     "Content-Security-Policy": "default-src 'self'",

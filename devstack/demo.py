@@ -1,0 +1,96 @@
+"""`make run`'s demo data: the demo tenant and users (idempotent), and how to sign in.
+
+When `make run` has started the loopback DNS and HTTP servers (`RELAY_DEMO_DNS`, `RELAY_DEMO_HTTP_PORT`),
+the demo tenant also gets personas pointed at them and a fully configured demo campaign, ready to start.
+Development infrastructure, so it lives here and not in an app; `make run` calls it through
+`manage.py shell` (Django set up first).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import TextIO
+
+from django.conf import settings
+from django.db import transaction
+
+from campaigns.models import Campaign, DnsPersona, HttpPersona
+from campaigns.services.campaigns import campaign_create, phase_config_set
+from tenants.models import Role, Tenant, User
+from tenants.services import user_create
+
+DEMO_CAMPAIGN = "Demo campaign (loopback)"
+DNS_PERSONA = "Loopback DNS (demo)"
+HTTP_PERSONA = "Loopback HTTP (demo)"
+
+
+def seed_demo(stdout: TextIO) -> None:
+    """Create the demo tenant, a platform admin and a tenant admin; print their credentials."""
+    password = _password()
+    with transaction.atomic():
+        tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo tenant"})
+        accounts = [("admin", None, Role.PLATFORM_ADMIN), ("demo", tenant, Role.TENANT_ADMIN)]
+        for username, user_tenant, role in accounts:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user_create(username=username, password=password, tenant=user_tenant, role=role)
+            else:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+        demo_campaign = _campaign_demo(tenant)
+    if demo_campaign is not None:
+        stdout.write(
+            f"Demo campaign '{demo_campaign.name}' ({demo_campaign.id}), all four phases configured against the "
+            f"loopback servers: POST /api/campaigns/{demo_campaign.id}/phases/domain_generation/start\n"
+        )
+    stdout.write(
+        f"Demo tenant '{tenant.name}' ({tenant.id}).\n"
+        f"  platform admin (Django admin too): admin / {password}\n"
+        f"  tenant admin of the demo tenant:   demo / {password}\n"
+        f'  API token: POST /api/auth/login {{"username": "demo", "password": "{password}"}}\n'
+    )
+
+
+def _campaign_demo(tenant: Tenant) -> Campaign | None:
+    dns_address, http_port = os.environ.get("RELAY_DEMO_DNS"), os.environ.get("RELAY_DEMO_HTTP_PORT")
+    if not (dns_address and http_port):
+        return None
+    # The servers' ports can change between runs: the personas follow them.
+    dns, _ = DnsPersona.objects.update_or_create(
+        tenant=tenant, name=DNS_PERSONA, defaults={"nameservers": [dns_address], "query_types": ["A"]}
+    )
+    http, _ = HttpPersona.objects.update_or_create(tenant=tenant, name=HTTP_PERSONA, defaults={"port": int(http_port)})
+    campaign = Campaign.objects.filter(tenant=tenant, name=DEMO_CAMPAIGN).first()
+    if campaign is not None:
+        return campaign
+    campaign = campaign_create(tenant=tenant, name=DEMO_CAMPAIGN, mode="full_sequence")
+    configs = {
+        "domain_generation": {
+            "pattern_type": "prefix",
+            "variable_length": 3,
+            "character_set": "abcdefghij",
+            "constant_string": "shop",
+            "tld": "test",
+            "num_domains": 1000,
+            "batch_size": 250,
+        },
+        "dns_validation": {"personaIds": [str(dns.pk)]},
+        "http_keyword_validation": {"personaIds": [str(http.pk)], "keywords": ["pricing", "login"]},
+        "analysis": {"keyword": "pricing"},
+    }
+    for phase, config in configs.items():
+        phase_config_set(campaign=campaign, phase=phase, data=config)
+    return campaign
+
+
+def _password() -> str:
+    if os.environ.get("RELAY_DEMO_PASSWORD"):
+        return os.environ["RELAY_DEMO_PASSWORD"]
+    path = Path(settings.BASE_DIR) / ".data" / "demo-password"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(10))
+        path.chmod(0o600)
+    return path.read_text().strip()
