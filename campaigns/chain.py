@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.db import transaction
 from django.utils import timezone
 
 from orchestration import events, metrics
@@ -143,11 +142,27 @@ def phase_advance(*, campaign_id: uuid.UUID, completed_phase: str) -> bool:
     return True
 
 
+def recover_after_restart() -> None:
+    """A worker is starting: restart recovery (reference 001) before the engine hands lost batches
+    back, so an in-progress phase is paused and persisted, then resumed (or left for a person)."""
+    from .services.recovery import rehydrate
+
+    rehydrate(after_restart=True)
+
+
 def on_batch_lost(job: Job) -> LostAction:
-    """A worker died holding a batch: the phase goes through restart recovery, like after a restart.
-    The batch is parked and the phase is marked paused and persisted; after this commit, recovery
-    re-reads the config from the database and resumes the phase when auto-resume is on, or leaves it
-    paused for a person."""
+    """A worker died holding a batch (the sweeper found its lease run out).
+
+    Auto-resume on: the batch goes back in its old place in the fair order and the phase runs on; the
+    attempt is counted, so a batch that kills its worker every time ends `failed` and fails the phase.
+    One lost batch does not pause the whole phase (its other batches keep running on live workers).
+    Auto-resume off: an operator asked that lost work waits for a person, so the batch is parked and
+    the phase is marked paused (`worker_lost`) until someone resumes it."""
+    if campaign_settings().auto_resume_on_restart:
+        logger.warning(
+            "campaign.batch_requeued_worker_lost key=%s worker=%s attempt=%s", job.key, job.worker, job.attempts
+        )
+        return LostAction.REQUEUE
     row = _phase_of(job.stage)
     if row is None or row.status != PhaseStatus.IN_PROGRESS:
         return LostAction.PAUSE  # another of the phase's lost batches paused it in this sweep already
@@ -159,18 +174,4 @@ def on_batch_lost(job: Job) -> LostAction:
         job.key,
         job.worker,
     )
-    if campaign_settings().auto_resume_on_restart:
-        # After the pause is committed, in this same process (the sweeper's): recovery re-reads the
-        # config and resumes (once per paused phase, not once per lost batch). Beat and every worker
-        # start run it as well, should this process die.
-        transaction.on_commit(_rehydrate_after_loss)
     return LostAction.PAUSE
-
-
-def _rehydrate_after_loss() -> None:
-    from .services.recovery import rehydrate
-
-    try:
-        rehydrate()
-    except Exception:
-        logger.exception("campaign.rehydrate.crashed after=worker_lost")

@@ -1,4 +1,5 @@
-"""Thin Celery entry points. `campaigns.rehydrate` runs at worker start and from beat (config.settings)."""
+"""Thin Celery entry points. `campaigns.rehydrate` runs from beat (config.settings); a starting worker
+runs the same recovery through the stage kind's `on_worker_start`."""
 
 from celery import shared_task
 

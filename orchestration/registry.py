@@ -54,6 +54,9 @@ class StageKind:
     name: str
     finalise: Callable[[Stage], None]
     on_job_lost: Callable[[Job], LostAction] = _requeue
+    # Restart recovery: runs when a worker starts, before the engine's start-up sweep, so the domain
+    # sees the jobs the restart lost (leases run out, still `running`) before they are handed back.
+    on_worker_start: Callable[[], None] | None = None
 
 
 _job_kinds: dict[str, JobKind] = {}
@@ -68,6 +71,10 @@ def register_job_kind(kind: JobKind) -> JobKind:
 def register_stage_kind(kind: StageKind) -> StageKind:
     _stage_kinds[kind.name] = kind
     return kind
+
+
+def stage_kinds() -> list[StageKind]:
+    return list(_stage_kinds.values())
 
 
 def job_kind(name: str) -> JobKind:

@@ -38,8 +38,16 @@ def _discard_dead_connection(**_: Any) -> None:
 def _sweep_on_start(**_: Any) -> None:
     from . import leases
     from .recovery import recover_expired_jobs
+    from .registry import stage_kinds
 
     leases.keeper.start(announce=True)  # the solo pool has no pool processes: announce this one
+    for kind in stage_kinds():
+        if kind.on_worker_start is None:
+            continue
+        try:
+            kind.on_worker_start()
+        except Exception:  # recovery must not keep the worker from serving; the periodic pass retries
+            logger.exception("engine.startup_recovery_failed stage_kind=%s", kind.name)
     try:
         recovered = recover_expired_jobs()
         logger.info("engine.startup_sweep recovered=%s", recovered)

@@ -58,25 +58,26 @@ class RehydrateReport:
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (campaign:phase, kind, message)
 
 
-def _lost_execution() -> Q:
-    """An in-progress phase whose execution was lost: a batch held by a worker whose lease ran out, or
-    no live batch at all in an unfinished round. A phase whose batches are queued or held by live
-    workers is healthy: a worker starting elsewhere (scaling out, a rolling restart) leaves it alone,
-    and if a live-looking worker is in fact dead, its lease runs out and the engine's sweeper hands
-    the batch to `chain.on_batch_lost`."""
+def _lost_execution(*, after_restart: bool) -> Q:
+    """An in-progress phase whose execution was lost: no live batch at all in an unfinished round, and,
+    after a restart (a worker starting up), a batch held by a worker whose lease ran out. A phase whose
+    batches are queued or held by live workers is healthy. Outside a restart, a batch lost by one dead
+    worker is the engine sweeper's to hand back (`chain.on_batch_lost`), without pausing the phase."""
     current_round = Job.objects.filter(stage=OuterRef("stage"), round=OuterRef("stage__round"))
-    expired = current_round.filter(state=JobState.RUNNING, lease_expires_at__lt=Now())
     live = current_round.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
-    return Q(Exists(expired)) | (Q(stage__finalised_at__isnull=True) & ~Q(Exists(live)))
+    lost = Q(stage__finalised_at__isnull=True) & ~Q(Exists(live))
+    if after_restart:
+        expired = current_round.filter(state=JobState.RUNNING, lease_expires_at__lt=Now())
+        lost |= Q(Exists(expired))
+    return lost
 
 
-def candidates(*, limit: int = DEFAULT_LIMIT) -> list[int]:
+def candidates(*, limit: int = DEFAULT_LIMIT, after_restart: bool = False) -> list[int]:
     """Phase ids to recover: paused, or in progress with lost execution; one per campaign, newest
     first, at most `limit`."""
+    lost = _lost_execution(after_restart=after_restart)
     rows = (
-        CampaignPhase.objects.filter(
-            Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & _lost_execution())
-        )
+        CampaignPhase.objects.filter(Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & lost))
         .values("campaign_id")
         .annotate(newest=Max("updated_at"))
         .order_by("-newest")[:limit]
@@ -85,7 +86,7 @@ def candidates(*, limit: int = DEFAULT_LIMIT) -> list[int]:
     for row in rows:
         phase = (
             CampaignPhase.objects.filter(
-                Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & _lost_execution()),
+                Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & lost),
                 campaign_id=row["campaign_id"],
             )
             .order_by("-updated_at")
@@ -97,10 +98,12 @@ def candidates(*, limit: int = DEFAULT_LIMIT) -> list[int]:
     return ids
 
 
-def rehydrate(*, limit: int = DEFAULT_LIMIT) -> RehydrateReport:
+def rehydrate(*, limit: int = DEFAULT_LIMIT, after_restart: bool = False) -> RehydrateReport:
+    """`after_restart`: called by a worker starting up, so batches whose leases ran out were lost to
+    the restart and their phases go through pause → resume as reference 001 describes."""
     report = RehydrateReport()
     auto_resume = campaign_settings().auto_resume_on_restart
-    ids = candidates(limit=limit)
+    ids = candidates(limit=limit, after_restart=after_restart)
     report.candidates = len(ids)
     logger.info("campaign.rehydrate.start candidates=%s auto_resume=%s", len(ids), auto_resume)
     for phase_id in ids:

@@ -79,6 +79,8 @@ def test_a_sigkilled_worker_mid_phase_loses_nothing_and_duplicates_nothing(
     assert job.state == JobState.SUCCEEDED and job.attempts == 2
     assert_processed_exactly_once(campaign)
     assert Event.objects.filter(stream=campaign.stream, type="campaign_completed").count() == 1
+    # One lost batch went back in its place; the phase itself was never paused (auto-resume is on).
+    assert not Event.objects.filter(stream=campaign.stream, type="phase_paused").exists()
 
 
 def restart_mid_dns(worker_factory, campaign, admin_client, queue):
@@ -166,7 +168,7 @@ def test_rehydrate_keeps_already_paused_phases_paused_and_reports_a_missing_conf
         state=JobState.RUNNING, lease_owner="dead-worker", lease_expires_at="2000-01-01T00:00:00Z"
     )
 
-    report = rehydrate()
+    report = rehydrate(after_restart=True)  # as a worker starting up runs it
 
     assert report.candidates == 2
     assert report.left_paused == [f"{paused.pk}:domain_generation"]
@@ -175,3 +177,36 @@ def test_rehydrate_keeps_already_paused_phases_paused_and_reports_a_missing_conf
     ] or report.errors[0][1] == "phase_fatal"
     assert phase_status(paused, "domain_generation") == "paused"
     assert phase_status(broken, "domain_generation") == "paused"  # persisted paused, waits for a person
+
+
+def test_a_batch_lost_on_every_attempt_fails_its_phase_and_the_chain_halts(
+    monkeypatch, slow_dns, http_server, tenant, admin_client
+):
+    """Played in this process on a queue no worker consumes: the other batches run here, and one
+    batch's worker "dies" on every attempt (claimed, lease long expired, swept)."""
+    from orchestration import leases
+    from orchestration.errors import WORKER_LOST
+    from orchestration.runner import job_claim, job_execute
+
+    monkeypatch.setattr(leases, "hold", lambda token: None)  # no renewal thread for in-process batches
+    campaign = slow_campaign(tenant, slow_dns, http_server, "tests-campaigns-idle")
+    type(campaign).objects.filter(pk=campaign.pk).update(mode="full_sequence")
+    assert admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start").status_code == 202
+    batches = list(Job.objects.filter(key__startswith=f"campaign:{campaign.pk}:domain_generation:").order_by("id"))
+    killer, others = batches[0], batches[1:]
+    for job in others:
+        assert job_execute(job.pk) == JobState.SUCCEEDED
+
+    attempts = 0
+    while Job.objects.get(pk=killer.pk).state == JobState.QUEUED:
+        assert job_claim(killer.pk) is not None
+        Job.objects.filter(pk=killer.pk).update(lease_expires_at="2000-01-01T00:00:00Z")
+        assert recover_expired_jobs() == 1
+        attempts += 1
+        assert attempts <= 10, "the lost batch loops"
+
+    killer.refresh_from_db()
+    assert (killer.state, killer.error_code, killer.attempts) == (JobState.FAILED, WORKER_LOST, attempts)
+    assert phase_status(campaign, "domain_generation") == "failed"
+    assert phase_status(campaign, "dns_validation") == "not_started"  # the chain halted
+    assert not Event.objects.filter(stream=campaign.stream, type="phase_paused").exists()
