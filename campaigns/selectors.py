@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
+from orchestration.fairness import priority_label
 from tenants.models import User
 from tenants.selectors import scoped
 
@@ -115,6 +116,7 @@ def campaign_pipeline(*, campaign: Campaign) -> dict[str, Any]:
                 if stage is None
                 else {
                     "round": stage.round,
+                    "priority": priority_label(stage),
                     "batches": stage.total,
                     "succeeded": stage.succeeded,
                     "failed": stage.failed,

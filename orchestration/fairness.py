@@ -57,6 +57,13 @@ def fair_keys_reserve(cursor: Any, *, queue: str, priority: int, group_key: str,
     return int(last_key) - count + 1
 
 
+def priority_label(stage: Any) -> str | None:
+    """What a domain shows of a stage's claim lane: `interactive` or `bulk` (None before a stage exists)."""
+    from .models import Priority
+
+    return None if stage is None else Priority(stage.priority).label
+
+
 def default_max_running() -> int:
     return int(engine_setting("DEFAULT_MAX_RUNNING"))
 

@@ -20,12 +20,14 @@ class RetryRejection:
 
 
 def scan_list(*, user: User, status: str | None = None) -> QuerySet[Scan]:
-    scans = scoped(Scan.objects.prefetch_related("executions").order_by("-created_at", "id"), user=user)
+    scans = scoped(
+        Scan.objects.select_related("stage").prefetch_related("executions").order_by("-created_at", "id"), user=user
+    )
     return scans.filter(status=status) if status else scans
 
 
 def scan_get(*, user: User, scan_id: Any) -> Scan:
-    return get_scoped(Scan.objects.prefetch_related("executions"), user=user, pk=scan_id)
+    return get_scoped(Scan.objects.select_related("stage").prefetch_related("executions"), user=user, pk=scan_id)
 
 
 def executions_by_service(scan: Scan) -> dict[str, ServiceExecution]:

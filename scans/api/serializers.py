@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from core import egress
+from orchestration.fairness import priority_label
 
 from .. import checks
 from ..conf import DEFAULT_SERVICES, MAX_ATTEMPTS_LIMIT
@@ -111,6 +112,7 @@ def scan_representation(scan: Scan) -> dict[str, Any]:
         "url": scan.url,
         "keywords": scan.keywords,
         "status": scan.status,
+        "priority": priority_label(scan.stage),
         "maxAttempts": scan.max_attempts,
         "createdAt": scan.created_at,
         "startedAt": scan.started_at,
@@ -134,6 +136,11 @@ class ScanSerializer(serializers.Serializer):
     keywords = serializers.ListField(child=serializers.CharField())
     status = serializers.CharField()
     maxAttempts = serializers.IntegerField()
+    priority = serializers.ChoiceField(
+        choices=["interactive", "bulk"],
+        allow_null=True,
+        help_text="Claim lane: interactive work is claimed before bulk; tenants share each lane fairly.",
+    )
     createdAt = serializers.DateTimeField()
     startedAt = serializers.DateTimeField(allow_null=True)
     finishedAt = serializers.DateTimeField(allow_null=True)

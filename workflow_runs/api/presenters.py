@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestration.fairness import priority_label
 from tenants.models import User
 
 from ..models import RunFile, RunStatus, WorkflowRun
@@ -34,6 +35,7 @@ def run_summary(run: WorkflowRun) -> dict[str, Any]:
         "failedJobs": failed,
         "processor": run.processor,
         "unitPrice": run.unit_price,
+        "priority": priority_label(run.stage),
         "creditsConsumed": {
             "monthly": run.credits_monthly,
             "purchased": run.credits_purchased,

@@ -181,6 +181,11 @@ class RunSummarySerializer(serializers.Serializer):
     failedJobs = serializers.IntegerField()
     processor = serializers.CharField(help_text="Snapshotted at start.")
     unitPrice = serializers.IntegerField(help_text="Credits per file, snapshotted at start from the price list.")
+    priority = serializers.ChoiceField(
+        choices=["interactive", "bulk"],
+        allow_null=True,
+        help_text="Claim lane: interactive work is claimed before bulk; tenants share each lane fairly.",
+    )
     creditsConsumed = CreditsSerializer(help_text="Captured: what the run has cost so far.")
     creditsReserved = CreditsSerializer(help_text="Held for files whose round has not ended.")
     createdAt = serializers.DateTimeField()
