@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from .conf import engine_setting
-from .models import FairShare
+from .models import FairShare, Priority, Stage
 
 
 def fair_keys_reserve(cursor: Any, *, queue: str, priority: int, group_key: str, count: int) -> int:
@@ -57,10 +57,8 @@ def fair_keys_reserve(cursor: Any, *, queue: str, priority: int, group_key: str,
     return int(last_key) - count + 1
 
 
-def priority_label(stage: Any) -> str | None:
+def priority_label(stage: Stage | None) -> str | None:
     """What a domain shows of a stage's claim lane: `interactive` or `bulk` (None before a stage exists)."""
-    from .models import Priority
-
     return None if stage is None else Priority(stage.priority).label
 
 
