@@ -19,7 +19,7 @@ run: install
 test: install
 	$(PY) -m devstack test $(ARGS)
 
-bench: bench-engine bench-campaign bench-runs bench-scans bench-fairness
+bench: bench-engine bench-hotstage bench-scaleout bench-campaign bench-runs bench-scans bench-fairness
 
 bench-%: install
 	$(PY) -m devstack bench $*

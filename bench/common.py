@@ -60,3 +60,38 @@ def run_celery(n: int, key: str, *, queue: str = "jobs", timeout: float = 900) -
             app.send_task("orchestration.count", args=[key], task_id=f"{key}:{i}", queue=queue, producer=producer)
     ended = wait_for(lambda: int(redis.get(key) or 0) >= n, timeout=timeout)
     return n / (ended - started)
+
+
+def run_probe_stages(n: int, tag: str, *, stages_count: int = 1, payload: dict[str, Any] | None = None) -> float:
+    """n diagnostic probe jobs through the engine (dispatch, claim, run, end, fan-in), split evenly over
+    `stages_count` stages opened in one transaction. Returns jobs per second from the commit that
+    made them due to the last stage finalised."""
+    from django.db import transaction
+
+    from orchestration import diagnostics, stages
+    from orchestration.models import Stage
+
+    per_stage = n // stages_count
+    started = time.perf_counter()
+    opened = []
+    with transaction.atomic():
+        for s in range(stages_count):
+            stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref=f"bench-{tag}-{s}")
+            stages.stage_start_round(
+                stage=stage,
+                jobs=[
+                    stages.JobSpec(
+                        key=f"bench:{tag}:{s}:{i}", kind=diagnostics.JOB_KIND, payload=payload or {"noop": True}
+                    )
+                    for i in range(per_stage)
+                ],
+            )
+            opened.append(stage.pk)
+    ended = wait_for(
+        lambda: Stage.objects.filter(pk__in=opened, finalised_at__isnull=False).count() == len(opened),
+        timeout=1200,
+        interval=0.02,
+    )
+    succeeded = sum(Stage.objects.filter(pk__in=opened).values_list("succeeded", flat=True))
+    assert succeeded == per_stage * stages_count, (succeeded, n)
+    return per_stage * stages_count / (ended - started)

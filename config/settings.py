@@ -221,8 +221,11 @@ RELAY_ENGINE = {
     "BACKOFF_MAX_SECONDS": env_float("RELAY_BACKOFF_MAX_SECONDS", 300.0),
     # Doorbells rung at most per queue (about the number of worker processes that should wake up).
     "BELLS_MAX": env_int("RELAY_BELLS_MAX", 16),
-    # Jobs one claim takes, and how long one drain runs before it rings again and returns.
-    "CLAIM_BATCH": env_int("RELAY_CLAIM_BATCH", 1),
+    # Most jobs one claim takes (a drain takes as many as it expects to finish in one flush window,
+    # from the durations it measured), how long ends wait to be recorded together, and how long one
+    # drain runs before it rings again and returns.
+    "CLAIM_BATCH": env_int("RELAY_CLAIM_BATCH", 50),
+    "END_FLUSH_SECONDS": env_float("RELAY_END_FLUSH_SECONDS", 0.05),
     "DRAIN_SLICE_SECONDS": env_float("RELAY_DRAIN_SLICE_SECONDS", 10.0),
     # The reconciler rings a queue with due jobs that no drain looked at for this long.
     "RECONCILE_IDLE_SECONDS": env_float("RELAY_RECONCILE_IDLE_SECONDS", 2.0),

@@ -20,10 +20,10 @@ from django.db import connection, transaction
 
 from . import metrics
 from .conf import engine_setting
+from .ending import Outcome, job_end
 from .errors import CANCELLED, JobError
 from .fanin import finalise_if_complete
 from .models import Job, JobState, Stage
-from .runner import Outcome, job_end
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Fencing: a write that a job's handler makes before the job ends counts only while the job is
 still held by the claim that started it. A worker whose job was taken away (its lease expired and the
 sweeper re-queued it, or a cancel abandoned it) is a zombie: it may still be running, but every
-fenced write it tries changes nothing, and its end is refused (`runner.job_end` is guarded the same
+fenced write it tries changes nothing, and its end is refused (`ending.job_end` is guarded the same
 way).
 
 Two forms, both taking the job row `FOR SHARE`, so a takeback (an `UPDATE` of that row) waits for the

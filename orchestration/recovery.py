@@ -17,11 +17,11 @@ from django.db.models.functions import Now
 from . import metrics
 from .conf import engine_setting
 from .dispatch import ring_on_commit
+from .ending import Outcome, job_end
 from .errors import CANCELLED, RECOVERY_FAILED, WORKER_LOST, JobError
 from .fanin import end_job_and_count, finalise_if_complete
 from .models import Job, JobState
 from .registry import LostAction, stage_kind
-from .runner import Outcome, job_end
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,10 @@ A domain registers, in its AppConfig.ready():
 - a `JobKind` per kind of job: `run(job)` does the work outside any transaction and returns a JSON-able
   result or raises `JobError`; `on_end(job)` runs inside the transaction that ends the job (record the
   per-item outcome there, so job state and domain state commit together; `job.state` may be
-  `cancelled`); `retry` bounds its automatic retries; writes that `run` makes before its end go
-  through `fencing.fenced(job)`, so a worker whose job was taken away writes nothing;
+  `cancelled`); `on_end_many(jobs)`, when given, replaces `on_end` for the jobs of this kind that one
+  worker ends together (one flush), so a domain can record their outcomes in one statement; `retry`
+  bounds its automatic retries; writes that `run` makes before its end go through
+  `fencing.fenced(job)`, so a worker whose job was taken away writes nothing;
 - a `StageKind` per kind of stage: `finalise(stage)` runs exactly once per round, inside the transaction
   of the job that ended it, and decides the domain's final status (it may open the next stage);
   `on_job_lost(job)` decides what happens to a job whose worker died.
@@ -45,6 +47,7 @@ class JobKind:
     name: str
     run: Callable[[Job], Any]
     on_end: Callable[[Job], None] | None = None
+    on_end_many: Callable[[list[Job]], None] | None = None
     queue: str = "jobs"
     retry: RetryPolicy = RetryPolicy()
 

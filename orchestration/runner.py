@@ -1,49 +1,69 @@
-"""The life of a job on a worker: drain a queue, run each claimed job outside any transaction, end it.
+"""The life of jobs on a worker: drain a queue, run each claimed job outside any transaction, end them.
 
-The lease is held (renewed) from the claim until the job's end has committed, so the sweeper cannot
-take a job back while its end is on its way; a database error at the end is retried, never dropped.
+A drain claims as many due jobs as this process expects to finish within one flush window
+(`END_FLUSH_SECONDS`, from the durations it measured on that queue: short jobs come many per claim,
+long ones one at a time, so a long job never holds others back), runs them one after the other and
+records their ends together (`ending.jobs_end`: one transaction per flush). A flush is due when the
+claimed jobs are done or when the oldest unrecorded end has waited a flush window, checked before
+every job, so an end waits behind at most one job that turned out slower than its kind usually is.
+
+Every claimed job's lease is held (renewed) from the claim until its end has committed, so the sweeper
+cannot take a job back while its end is on its way; a database error at the end is retried, never
+dropped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from . import claims, dispatch, job_metrics, leases, metrics
 from .conf import engine_setting
-from .db import retry_on_conflict
+from .ending import STALE, UNSETTLED, Outcome, jobs_end
 from .errors import JobError
-from .fanin import end_job_and_count, finalise_if_complete
-from .models import Job, JobState
+from .models import Job
 from .registry import job_kind
 
 logger = logging.getLogger(__name__)
 
+PACE_WEIGHT = 0.2  # weight of the newest duration in a queue's moving average
 
-@dataclass(frozen=True)
-class Outcome:
-    result: Any = None
-    error: JobError | None = None
+
+class Pace:
+    """This process's moving average of job durations per queue: how many jobs fit in a flush."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[str, float] = {}
+
+    def claim_size(self, queue: str) -> int:
+        most = int(engine_setting("CLAIM_BATCH"))
+        seconds = self._seconds.get(queue)
+        if seconds is None:  # nothing measured yet: as if long, one at a time
+            return 1
+        window = engine_setting("END_FLUSH_SECONDS")
+        return max(1, min(most, int(window / max(seconds, 1e-4))))
+
+    def measured(self, queue: str, seconds: float) -> None:
+        previous = self._seconds.get(queue)
+        self._seconds[queue] = seconds if previous is None else previous + PACE_WEIGHT * (seconds - previous)
+
+
+pace = Pace()
 
 
 def queue_drain(queue: str) -> list[str]:
     """Claim and run due jobs of `queue` until none is claimable or the time slice is over (then ring
     once more, so that another drain carries on and this process can serve its other queues).
     Returns the keys of the jobs it ran."""
-    batch = int(engine_setting("CLAIM_BATCH"))
     deadline = time.monotonic() + engine_setting("DRAIN_SLICE_SECONDS")
     ran: list[str] = []
     while True:
         dispatch.drain_looked(queue)
         try:
-            jobs = claims.jobs_claim(queue=queue, limit=batch)
+            jobs = claims.jobs_claim(queue=queue, limit=pace.claim_size(queue))
         except DatabaseError:
             # Nothing was claimed (the claim is one transaction); the reconciler rings again.
             logger.warning("engine.claim_failed queue=%s", queue, exc_info=True)
@@ -52,11 +72,7 @@ def queue_drain(queue: str) -> list[str]:
             return ran
         if not jobs:
             return ran
-        for job in jobs:
-            leases.hold(job.lease_owner)  # every claimed job, also those that wait their turn
-        for job in jobs:
-            job_run(job)
-            ran.append(job.key)
+        ran += jobs_run(jobs)
         if time.monotonic() > deadline:
             dispatch.ring(queue, wanted=1)
             return ran
@@ -73,31 +89,72 @@ def job_execute(job_id: int) -> str:
     if job is None:
         logger.info("engine.job_skip job=%s reason=not_queued", job_id)
         return "skipped"
-    leases.hold(job.lease_owner)
     return job_run(job)
 
 
 def job_run(job: Job) -> str:
-    """Run a claimed job (its lease already held) and end it; the lease is released after the end."""
-    began = time.monotonic()
+    """Run one claimed job and end it. Returns its new state."""
+    states = _run_claimed([job])
+    return states.get(job.pk, UNSETTLED)
+
+
+def jobs_run(jobs: list[Job]) -> list[str]:
+    """Run claimed jobs one after the other, ending them in flushes. Returns the keys of those run."""
+    _run_claimed(jobs)
+    return [job.key for job in jobs]
+
+
+def _run_claimed(jobs: list[Job]) -> dict[int, str]:
+    for job in jobs:
+        leases.hold(job.lease_owner)  # every claimed job, also those that wait their turn
+    window = engine_setting("END_FLUSH_SECONDS")
+    pending: list[tuple[Job, Outcome, float, float]] = []  # ran, end not recorded yet; began, ran until
+    states: dict[int, str] = {}
     try:
-        outcome = _call_handler(job)
-        state = job_end_durably(job=job, outcome=outcome)
+        for job in jobs:
+            if pending and time.monotonic() - pending[0][3] >= window:
+                states.update(_flush(pending))
+                pending = []
+            if leases.keeper.told_to_stop(job.lease_owner) and not _still_ours(job):
+                states[job.pk] = STALE  # taken back while it waited its turn: its end would be refused
+                continue
+            began = time.monotonic()
+            outcome = _call_handler(job)
+            ran_at = time.monotonic()
+            pace.measured(job.queue, ran_at - began)
+            pending.append((job, outcome, began, ran_at))
+        states.update(_flush(pending))
     finally:
-        leases.release(job.lease_owner)
-    job_metrics.job_ran(job, state=state, seconds=time.monotonic() - began)
-    if outcome.error is not None:
-        logger.info(
-            "engine.job_end job=%s key=%s kind=%s attempt=%s state=%s code=%s message=%s",
-            job.pk,
-            job.key,
-            job.kind,
-            job.attempts,
-            state,
-            outcome.error.code,
-            outcome.error.message,
-        )
-    return state
+        for job in jobs:
+            leases.release(job.lease_owner)
+    return states
+
+
+def _still_ours(job: Job) -> bool:
+    return Job.objects.filter(pk=job.pk, state="running", lease_owner=job.lease_owner).exists()
+
+
+def _flush(pending: list[tuple[Job, Outcome, float, float]]) -> dict[int, str]:
+    if not pending:
+        return {}
+    states = jobs_end_durably([(job, outcome) for job, outcome, _, _ in pending])
+    ended_at = time.monotonic()
+    result: dict[int, str] = {}
+    for (job, outcome, began, _), state in zip(pending, states, strict=True):
+        result[job.pk] = state
+        job_metrics.job_ran(job, state=state, seconds=ended_at - began)  # from its start to its end committed
+        if outcome.error is not None:
+            logger.info(
+                "engine.job_end job=%s key=%s kind=%s attempt=%s state=%s code=%s message=%s",
+                job.pk,
+                job.key,
+                job.kind,
+                job.attempts,
+                state,
+                outcome.error.code,
+                outcome.error.message,
+            )
+    return result
 
 
 def _call_handler(job: Job) -> Outcome:
@@ -112,23 +169,29 @@ def _call_handler(job: Job) -> Outcome:
         return Outcome(error=JobError(f"{type(exc).__name__}: {exc}", code="unhandled_exception"))
 
 
-def job_end_durably(*, job: Job, outcome: Outcome) -> str:
-    """`job_end`, tried again while the database is unreachable (a restart, a failover, a killed
-    connection) for up to `END_RETRY_SECONDS`; the lease keeper renews the lease meanwhile. If the
-    database stays away the job is left `running`: its lease runs out and the sweeper recovers it."""
+def jobs_end_durably(entries: list[tuple[Job, Outcome]]) -> list[str]:
+    """`ending.jobs_end`, tried again while the database is unreachable (a restart, a failover, a
+    killed connection) for up to `END_RETRY_SECONDS`; the lease keeper renews the leases meanwhile. If
+    the database stays away the jobs are left `running`: their leases run out and the sweeper
+    recovers them."""
     deadline = time.monotonic() + engine_setting("END_RETRY_SECONDS")
     pause = 0.2
     while True:
         try:
-            return job_end(job=job, outcome=outcome, token=job.lease_owner)
+            return jobs_end(entries)
         except (OperationalError, InterfaceError):
             discard_broken_connection(force=True)
+            keys = ",".join(job.key for job, _ in entries[:5])
             if time.monotonic() > deadline:
-                logger.exception("engine.job_end_failed job=%s key=%s", job.pk, job.key)
-                return "unsettled"
-            logger.warning("engine.job_end_retry job=%s key=%s", job.pk, job.key, exc_info=True)
+                logger.exception("engine.job_end_failed jobs=%s keys=%s", len(entries), keys)
+                return [UNSETTLED] * len(entries)
+            logger.warning("engine.job_end_retry jobs=%s keys=%s", len(entries), keys, exc_info=True)
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
+
+
+def job_end_durably(*, job: Job, outcome: Outcome) -> str:
+    return jobs_end_durably([(job, outcome)])[0]
 
 
 def discard_broken_connection(*, force: bool = False) -> None:
@@ -141,101 +204,3 @@ def discard_broken_connection(*, force: bool = False) -> None:
             connection.close()
         except Exception:
             connection.connection = None
-
-
-def backoff_seconds(attempt: int) -> float:
-    base = engine_setting("BACKOFF_BASE_SECONDS")
-    delay = min(base * 2 ** max(attempt - 1, 0), engine_setting("BACKOFF_MAX_SECONDS"))
-    return delay * random.uniform(0.8, 1.2)  # jitter spreads a burst of retries
-
-
-def retry_delay(job: Job, error: JobError) -> float | None:
-    """Seconds until the automatic retry, or None when the job must not be retried (its attempts,
-    or its kind's total deadline, are used up). An upstream's `Retry-After` is honoured."""
-    if not error.retryable or job.attempts >= job.max_attempts:
-        return None
-    policy = job_kind(job.kind).retry
-    delay = backoff_seconds(job.attempts)
-    if policy.max_delay_seconds is not None:
-        delay = min(delay, policy.max_delay_seconds)
-    if error.retry_after is not None:
-        delay = max(delay, error.retry_after)
-    if policy.deadline_seconds is not None:
-        age = (time.time() - job.created_at.timestamp()) if job.created_at else 0.0
-        if age + delay > policy.deadline_seconds:
-            return None
-    return delay
-
-
-@retry_on_conflict(attempts=3)
-def job_end(*, job: Job, outcome: Outcome, token: str) -> str:
-    """End (or re-queue for an automatic retry) a running job held by `token`. Returns the new state,
-    or "stale" when the job was no longer ours (the sweeper took it back, a duplicate ended it)."""
-    with transaction.atomic():
-        return _job_end(job=job, outcome=outcome, token=token)
-
-
-def _job_end(*, job: Job, outcome: Outcome, token: str) -> str:
-    error = outcome.error
-    delay = retry_delay(job, error) if error is not None else None
-    if error is not None and delay is not None:
-        requeued = _requeue_for_retry(job=job, error=error, token=token, delay=delay)
-        if requeued is not None:
-            return requeued
-        # Not re-queued: the stage was cancelled (the end below records it) or the job is not ours.
-
-    if error is None:
-        state = JobState.SUCCEEDED
-    elif error.retryable:
-        state = JobState.FAILED
-    else:
-        state = JobState.ERROR
-    record = end_job_and_count(
-        job_id=job.pk,
-        token=token,
-        state=state,
-        result=_json(outcome.result),
-        error_code=error.code if error else "",
-        error_message=error.message[:4000] if error else "",
-        error_retryable=error.retryable if error else None,
-    )
-    if not record.ended:
-        return "stale"
-    job.state = record.state
-    job.result = outcome.result
-    job.error_code = error.code if error else ""
-    job.error_message = error.message if error else ""
-    job.error_retryable = error.retryable if error else None
-    kind = job_kind(job.kind)
-    if kind.on_end is not None:
-        kind.on_end(job)  # sees the job ended; the finaliser below sees what on_end wrote
-    if record.round_complete:
-        finalise_if_complete(stage_id=job.stage_id, round=job.round)
-    metrics.incr("relay_jobs_ended_total", kind=job.kind, state=record.state)
-    return record.state
-
-
-def _requeue_for_retry(*, job: Job, error: JobError, token: str, delay: float) -> str | None:
-    """Back to `queued` with `available_at` in the future: the delay lives in PostgreSQL (no broker
-    countdown), and the job keeps its fair key, so its place in the fair order."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE orchestration_job AS j
-            SET state = 'queued', lease_owner = '', lease_expires_at = NULL,
-                available_at = now() + make_interval(secs => %s),
-                error_code = %s, error_message = %s, error_retryable = true
-            FROM orchestration_stage AS stage
-            WHERE j.id = %s AND j.state = 'running' AND j.lease_owner = %s
-              AND stage.id = j.stage_id AND stage.cancel_requested_at IS NULL
-            """,
-            [delay, error.code, error.message[:4000], job.pk, token],
-        )
-        if cursor.rowcount != 1:
-            return None
-    metrics.incr("relay_job_retries_total", kind=job.kind)
-    return JobState.QUEUED
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)

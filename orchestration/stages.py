@@ -2,9 +2,10 @@
 transaction: the jobs commit with the state change that created them and are published after commit.
 
 Lock order: a domain request locks its domain rows, then the stage row, then the event stream row.
-A job's ending transaction locks the stage row first (to count the job), then what `on_end` and the
-finaliser touch. A domain only opens a round when no job of the stage is running, so the two rarely
-meet; when they do, PostgreSQL picks a deadlock victim and `runner.job_end` retries it.
+An ending transaction (`ending`) locks the job rows, then what `on_end` touches, then the stage row
+(its counters, the last write), then what the finaliser touches. A domain only opens a round when no
+job of the stage is running, so the two rarely meet; when they do, PostgreSQL picks a deadlock victim
+and the ending transaction is run again.
 """
 
 from __future__ import annotations

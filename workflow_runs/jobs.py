@@ -1,11 +1,12 @@
 """The engine side of a run: job handlers (outside transactions), per-file outcomes (inside the job's
 ending transaction) and the run's fan-in (exactly once per round).
 
-Hot rows: every job end already serialises on the engine's stage row and on the run's event stream row,
-so `on_end` does not also update the run row; the run's round counters are read from the stage while
-it runs and written once by `finalise_run`.
+Hot rows: a worker ends the files it ran together (`record_file_outcomes`: one statement for their
+rows, one `files_progress` event), so a run's stage row and event stream row are taken once per flush,
+not once per file; `on_end` does not also update the run row: the run's round counters are read from
+the stage while it runs and written once by `finalise_run`.
 
-Lock order: `on_end` takes file row → event stream → stage (the engine's order); Continue and the start
+Lock order: an end takes file rows → event stream → stage (the engine's order); Continue and the start
 service take run → credit account → files → stage → stream. They never overlap on one run: Continue
 needs the run not `RUNNING`, which `finalise_run` sets in the transaction of the round's last job end,
 after every other job of the round has committed its end.
@@ -13,11 +14,13 @@ after every other job of the round has committed its end.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.utils import timezone
 
 from orchestration import events, fencing, metrics, stages
@@ -111,35 +114,71 @@ def _file_outcome(job: Job) -> tuple[str, str, str]:
 
 
 def _emit_file(*, run_id: str, index: int, status: str, code: str = "", message: str = "") -> None:
-    completed = status == FileStatus.COMPLETED
-    payload: dict[str, Any] = {"index": index, "status": status}
-    if not completed:
-        payload.update(errorCode=code, errorMessage=message[:500])
-    events.emit(stream=f"run:{run_id}", type="file_completed" if completed else "file_failed", payload=payload)
-    metrics.incr("relay_workflow_files_total", status=status)
+    _emit_files(run_id=run_id, files=[(index, status, code, message)])
+
+
+def _emit_files(*, run_id: str, files: list[tuple[int, str, str, str]]) -> None:
+    """One `files_progress` event for files that changed together (a worker's flush, a batch end, a
+    cancel): their index and new status, and the error of those that did not complete. A live page
+    reads the per-file table from the API when one arrives; lifecycle events (`run_started`,
+    `run_finished`, …) stay one per change."""
+    items: list[dict[str, Any]] = []
+    for index, status, code, message in files:
+        item: dict[str, Any] = {"index": index, "status": status}
+        if status != FileStatus.COMPLETED:
+            item.update(errorCode=code, errorMessage=message[:500])
+        items.append(item)
+        metrics.incr("relay_workflow_files_total", status=status)
+    if items:
+        events.emit(stream=f"run:{run_id}", type="files_progress", payload={"files": items})
 
 
 def record_file_outcome(job: Job) -> None:
     """`on_end` of a per-file job: inside the transaction that ends the job."""
-    payload = job.payload
-    status, code, message = _file_outcome(job)
-    updated = RunFile.objects.filter(pk=payload["file"], retry_attempt=payload["attempt"]).update(
-        status=status,
-        error_code=code,
-        error_message=message[:4000],
-        output=job.result if status == FileStatus.COMPLETED else None,
-        updated_at=timezone.now(),
-    )
-    if updated:
-        _emit_file(run_id=payload["run"], index=payload["index"], status=status, code=code, message=message)
-    logger.info(
-        "workflow.file_end run=%s key=%s file=%s status=%s code=%s",
-        payload["run"],
-        job.key,
-        payload["index"],
-        status,
-        code,
-    )
+    record_file_outcomes([job])
+
+
+def record_file_outcomes(jobs: list[Job]) -> None:
+    """`on_end_many` of per-file jobs a worker ended together: every file row in one statement
+    (guarded on the Continue round the job was made for), one progress event per run."""
+    outcomes = {job.pk: _file_outcome(job) for job in jobs}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE workflow_runs_runfile AS f
+            SET status = o.status, error_code = o.code, error_message = o.message,
+                output = CASE WHEN o.status = %s THEN o.output::jsonb END, updated_at = now()
+            FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[])
+                AS o(id, attempt, status, code, message, output)
+            WHERE f.id = o.id AND f.retry_attempt = o.attempt
+            RETURNING f.id
+            """,
+            [
+                FileStatus.COMPLETED,
+                [job.payload["file"] for job in jobs],
+                [job.payload["attempt"] for job in jobs],
+                [outcomes[job.pk][0] for job in jobs],
+                [outcomes[job.pk][1] for job in jobs],
+                [outcomes[job.pk][2][:4000] for job in jobs],
+                [None if job.result is None else json.dumps(job.result) for job in jobs],
+            ],
+        )
+        updated = {row[0] for row in cursor.fetchall()}
+    by_run: dict[str, list[tuple[int, str, str, str]]] = {}
+    for job in jobs:
+        status, code, message = outcomes[job.pk]
+        if job.payload["file"] in updated:
+            by_run.setdefault(job.payload["run"], []).append((job.payload["index"], status, code, message))
+        logger.info(
+            "workflow.file_end run=%s key=%s file=%s status=%s code=%s",
+            job.payload["run"],
+            job.key,
+            job.payload["index"],
+            status,
+            code,
+        )
+    for run_id, files in by_run.items():
+        _emit_files(run_id=run_id, files=files)
 
 
 # --- batch mode ------------------------------------------------------------------------------------------
@@ -212,8 +251,7 @@ def record_batch_outcome(job: Job) -> None:
     )
     if never_run:
         RunFile.objects.filter(pk__in=[pk for pk, _ in never_run]).update(error_code="never_run")
-    for _, index, _ in changed:
-        _emit_file(run_id=run_id, index=index, status=status, code=code, message=message)
+    _emit_files(run_id=run_id, files=[(index, status, code, message) for _, index, _ in changed])
     logger.info(
         "workflow.batch_end run=%s key=%s state=%s code=%s files=%s", run_id, job.key, job.state, code, len(changed)
     )
@@ -287,8 +325,10 @@ def finalise_cancelled_run(*, run: WorkflowRun, stage: Stage) -> None:
         error_message="the run was cancelled",
         updated_at=timezone.now(),
     )
-    for _, index in never_ran:
-        _emit_file(run_id=str(run.pk), index=index, status=FileStatus.CANCELLED, code="cancelled")
+    _emit_files(
+        run_id=str(run.pk),
+        files=[(index, FileStatus.CANCELLED, "cancelled", "the run was cancelled") for _, index in never_ran],
+    )
     # Cancelled is final: completed files are captured, everything else is released (`billing`).
     settled = credits_settle_run_files(run=run, final=True, round=stage.round, note="run cancelled")
     counts = file_status_counts(run=run)
@@ -324,5 +364,7 @@ def finalise_cancelled_run(*, run: WorkflowRun, stage: Stage) -> None:
 
 def register() -> None:
     register_stage_kind(StageKind(name=STAGE_KIND, finalise=finalise_run))  # lost jobs: the engine's requeue
-    register_job_kind(JobKind(name=FILE_JOB, run=run_file_job, on_end=record_file_outcome))
+    register_job_kind(
+        JobKind(name=FILE_JOB, run=run_file_job, on_end=record_file_outcome, on_end_many=record_file_outcomes)
+    )
     register_job_kind(JobKind(name=BATCH_JOB, run=run_batch_job, on_end=record_batch_outcome))

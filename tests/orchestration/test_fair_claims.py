@@ -9,8 +9,8 @@ from django.db import connection, transaction
 
 from orchestration import diagnostics, fairness, stages
 from orchestration.claims import jobs_claim
+from orchestration.ending import Outcome, job_end
 from orchestration.models import Job, JobState, Priority, Stage
-from orchestration.runner import Outcome, job_end
 
 from .engine import probe
 

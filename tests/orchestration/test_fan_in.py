@@ -6,8 +6,9 @@ import pytest
 from django.db import connection, transaction
 
 from orchestration import diagnostics, dispatch, stages
+from orchestration.ending import Outcome, job_end
 from orchestration.models import Event, Job, JobState
-from orchestration.runner import Outcome, job_claim, job_end
+from orchestration.runner import job_claim
 
 from ..helpers import wait_until
 from .engine import PRIVATE_QUEUE, finalised, probe, start_stage

@@ -7,9 +7,10 @@ import time
 import pytest
 
 from orchestration import diagnostics
+from orchestration.ending import Outcome, job_end
 from orchestration.models import Job, JobState
 from orchestration.recovery import recover_expired_jobs
-from orchestration.runner import Outcome, job_claim, job_end
+from orchestration.runner import job_claim
 
 from ..helpers import wait_until
 from .engine import PRIVATE_QUEUE, finalised, probe, start_stage

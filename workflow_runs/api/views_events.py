@@ -1,5 +1,5 @@
-"""`GET /api/workflow-runs/<id>/events`: run_started, file_completed / file_failed, retry_started,
-run_finished over SSE; replays from Last-Event-ID."""
+"""`GET /api/workflow-runs/<id>/events`: run_started, files_progress, retry_started, run_finished /
+run_cancelled over SSE; replays from Last-Event-ID."""
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
