@@ -45,6 +45,7 @@ def procrastinate_workers(count: int) -> Iterator[None]:
     env = {**os.environ, "BENCH_PROCRASTINATE_DSN": procrastinate_dsn(), "PYTHONPATH": str(ROOT)}
     from bench.procrastinate_app import app
 
+    app.open()  # the bench's own (synchronous) connection, for the schema and the defers
     app.schema_manager.apply_schema()
     command = [sys.executable, "-m", "procrastinate", "--app=bench.procrastinate_app.app", "worker"]
     workers = [
@@ -58,6 +59,7 @@ def procrastinate_workers(count: int) -> Iterator[None]:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=30)
+        app.close()
 
 
 def run_procrastinate(n: int) -> float:

@@ -7,6 +7,9 @@ A claim is one short transaction:
    index), skipping rows other transactions hold and groups at their cap;
 3. `queued → running` for the chosen ones, guarded on the state, with a fresh claim token each.
 
+A job whose last attempt was lost with its worker (`worker_lost`) is claimed alone: if it is what kills
+workers, it takes no batch-mates down with it a second time (they would lose an attempt each).
+
 Messages play no part: whatever the broker lost, duplicated or delivered late, a job runs only when a
 claim moved it to `running`, and only the holder of its token can end it.
 """
@@ -21,6 +24,7 @@ from django.db import connection, transaction
 
 from . import job_metrics, leases
 from .conf import engine_setting
+from .errors import WORKER_LOST
 from .fairness import default_max_running
 from .models import Job
 
@@ -39,7 +43,7 @@ _CANDIDATES = """
         SELECT load.group_key, coalesce(share.max_running, %(default_cap)s) - load.running AS room
         FROM load LEFT JOIN orchestration_fairshare AS share ON share.group_key = load.group_key
     ), candidates AS (
-        SELECT id, group_key FROM orchestration_job AS j
+        SELECT id, group_key, error_code FROM orchestration_job AS j
         WHERE queue = %(queue)s AND state = 'queued' AND available_at <= now()
           AND NOT EXISTS (SELECT 1 FROM room WHERE room.group_key = j.group_key AND room.room <= 0)
           AND NOT EXISTS (
@@ -92,12 +96,12 @@ def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int) -> list[Any]
     """Several jobs: take each candidate while its group has room left, then claim them together."""
     cursor.execute(
         f"""{_CANDIDATES}
-        SELECT candidates.id, candidates.group_key,
+        SELECT candidates.id, candidates.group_key, candidates.error_code = %(lost)s,
                coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
                                     WHERE share.group_key = candidates.group_key), %(default_cap)s)
         FROM candidates LEFT JOIN room ON room.group_key = candidates.group_key
         """,
-        params,
+        {**params, "lost": WORKER_LOST},
     )
     chosen = _within_caps(cursor.fetchall(), limit=limit)
     if not chosen:
@@ -114,16 +118,22 @@ def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int) -> list[Any]
     return list(cursor.fetchall())
 
 
-def _within_caps(candidates: list[tuple[int, str, int]], *, limit: int) -> list[int]:
-    """Candidates come in claim order; take each while its group has room left."""
+def _within_caps(candidates: list[tuple[int, str, bool, int]], *, limit: int) -> list[int]:
+    """Candidates come in claim order; take each while its group has room left. A job lost with its
+    worker last time ends the batch: alone if it comes first, else in the next claim."""
     taken: Counter[str] = Counter()
     chosen: list[int] = []
-    for job_id, group_key, room in candidates:
-        if taken[group_key] < room:
-            taken[group_key] += 1
-            chosen.append(job_id)
-            if len(chosen) == limit:
-                break
+    for job_id, group_key, lost_last_time, room in candidates:
+        if taken[group_key] >= room:
+            continue
+        if lost_last_time:
+            if not chosen:
+                chosen.append(job_id)
+            break
+        taken[group_key] += 1
+        chosen.append(job_id)
+        if len(chosen) == limit:
+            break
     return chosen
 
 
