@@ -64,8 +64,11 @@ def retry_eligible_phases(rows: dict[str, CampaignPhase]) -> list[str]:
 
 def next_user_action(rows: dict[str, CampaignPhase]) -> dict[str, Any]:
     none = {"action": "none", "phase": None}
-    if any(row.status in (PhaseStatus.IN_PROGRESS, PhaseStatus.PAUSED) for row in rows.values()):
+    if any(row.status == PhaseStatus.IN_PROGRESS for row in rows.values()):
         return none
+    for phase in PHASES:
+        if rows[phase].status == PhaseStatus.PAUSED:  # by a person, a restart or a lost worker
+            return {"action": "resume_phase", "phase": phase}
     failed = last_failed_phase(rows)
     if failed:
         return {"action": "retry_phase", "phase": failed}

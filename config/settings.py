@@ -72,6 +72,17 @@ if env_str("RELAY_DATABASE_NAME", ""):
 # A connection that died (PostgreSQL restarted, the backend was terminated) is noticed and replaced
 # at the start of the next request instead of failing it.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The web process keeps its connections in a pool (psycopg_pool, Django 5.1+): every request, every
+# SSE follower's read and every async view's query borrows one and gives it back, instead of opening a
+# connection each time. Workers do not: a pool must not cross the prefork pool's fork, and a worker
+# process holds its one connection for its life anyway. The Procfile sets it for `web`.
+if env_bool("RELAY_DB_POOL", False):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {  # type: ignore[index]
+        "min_size": 1,
+        "max_size": env_int("RELAY_DB_POOL_MAX_SIZE", 20),
+        "timeout": 10,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django requires 0 with it)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 

@@ -81,6 +81,8 @@ def start(data_dir: Path, *, fsync: bool = True) -> Postgres:
     options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
     # The job table is a queue (see orchestration migration 0005): let autovacuum look every 5 s.
     options += " -c autovacuum_naptime=5"
+    # Statement counts per job for the capacity model (`make bench-capacity`); cheap when unread.
+    options += " -c shared_preload_libraries=pg_stat_statements"
     if not fsync:
         # Test databases are thrown away: durability costs time and proves nothing there.
         options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"

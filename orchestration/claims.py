@@ -24,6 +24,7 @@ from django.db import connection, transaction
 
 from . import job_metrics, leases
 from .conf import engine_setting
+from .db import bound_cursor
 from .errors import WORKER_LOST
 from .fairness import default_max_running
 from .models import Job
@@ -71,7 +72,7 @@ def jobs_claim(*, queue: str, limit: int = 1) -> list[Job]:
         "worker": leases.worker_name(),
         "lease": engine_setting("LEASE_SECONDS"),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), bound_cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
         if limit == 1:
             # One job: the cap filter above is enough, so pick and claim in one statement.

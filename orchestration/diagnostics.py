@@ -2,7 +2,8 @@
 (`manage.py engine_probe`), and is what the engine's own tests and benchmark run.
 
 A probe's payload says what it does: `sleep` seconds, fail retryably until attempt `fail_until`,
-fail fatally when `fatal` is true, SIGKILL its own worker process when `kill_worker` is true.
+fail fatally when `fatal` is true, SIGKILL its own worker process when `kill_worker` is true (or, once,
+inside the transaction that records its end when `kill_worker_at_end` is true).
 Every execution is counted in Redis under its key, so a test can prove a job ran exactly once.
 """
 
@@ -37,6 +38,12 @@ def run_probe(job: Job) -> dict[str, Any]:
     return {"attempt": job.attempts, "worker": job.worker}
 
 
+def probe_on_end(job: Job) -> None:
+    """Inside the ending transaction: a crash here rolls the end (and a finaliser after it) back."""
+    if job.payload.get("kill_worker_at_end") and get_redis().set(f"relay:probe:killed-at-end:{job.key}", 1, nx=True):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def finalise_probe_stage(stage: Stage) -> None:
     if stage.stream:
         events.emit(
@@ -60,4 +67,4 @@ def probe_runs(key: str) -> int:
 
 def register() -> None:
     register_stage_kind(StageKind(name=STAGE_KIND, finalise=finalise_probe_stage))
-    register_job_kind(JobKind(name=JOB_KIND, run=run_probe))
+    register_job_kind(JobKind(name=JOB_KIND, run=run_probe, on_end=probe_on_end))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from .db import bound_cursor
 from .models import Stage, StageStatus
 from .registry import stage_kind
 
@@ -113,7 +114,7 @@ def jobs_mark_ended(rows: list[EndRow]) -> dict[int, EndedJob]:
     by id; a job missing from the answer was not ours to end."""
     if not rows:
         return {}
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(
             """
             UPDATE orchestration_job AS j
@@ -149,7 +150,7 @@ def rounds_count(ended: Iterable[EndedJob]) -> list[tuple[int, int]]:
     for job in ended:
         tallies.setdefault((job.stage_id, job.round), Counter())[job.state] += 1
     complete: list[tuple[int, int]] = []
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         for (stage_id, round_), tally in sorted(tallies.items()):
             cursor.execute(
                 """

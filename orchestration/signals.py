@@ -1,10 +1,10 @@
-"""Worker start-up and task hygiene: start the lease keeper in each pool process, sweep for lost jobs
-once, and never start a task on a database connection that died."""
+"""Worker start-up and task hygiene: recover what a restart lost before taking any work, start the lease
+keeper in each pool process, and never start a task on a database connection that died."""
 
 import logging
 from typing import Any
 
-from celery.signals import task_prerun, worker_process_init, worker_process_shutdown, worker_ready
+from celery.signals import task_prerun, worker_init, worker_process_init, worker_process_shutdown, worker_ready
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +34,22 @@ def _discard_dead_connection(**_: Any) -> None:
     discard_broken_connection()
 
 
-@worker_ready.connect
-def _sweep_on_start(**_: Any) -> None:
-    from . import leases
+@worker_init.connect
+def _recover_before_work(**_: Any) -> None:
+    """Runs in the worker's main process before its pool starts and before it consumes a message, so
+    that what a restart lost is recovered before any of it can be claimed again: the leases of jobs
+    held by dead processes of this host run out now (`liveness`), then each domain's restart recovery
+    (`StageKind.on_worker_start`), then the engine's sweep hands the rest back."""
+    from django.db import connection
+
+    from .liveness import leases_expire_of_dead_local_holders
     from .recovery import recover_expired_jobs
     from .registry import stage_kinds
 
-    leases.keeper.start(announce=True)  # the solo pool has no pool processes: announce this one
+    try:
+        leases_expire_of_dead_local_holders()
+    except Exception:
+        logger.exception("engine.dead_holders_failed")
     for kind in stage_kinds():
         if kind.on_worker_start is None:
             continue
@@ -53,3 +62,11 @@ def _sweep_on_start(**_: Any) -> None:
         logger.info("engine.startup_sweep recovered=%s", recovered)
     except Exception:
         logger.exception("engine.startup_sweep_failed")
+    connection.close()  # the pool processes forked next must not share this process's connection
+
+
+@worker_ready.connect
+def _announce_on_ready(**_: Any) -> None:
+    from . import leases
+
+    leases.keeper.start(announce=True)  # the solo pool has no pool processes: announce this one

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from . import leases
+from .db import bound_cursor
 from .dispatch import ring_on_commit
 from .fairness import fair_keys_reserve
 from .fanin import finalise_if_complete
@@ -101,7 +102,7 @@ def jobs_enqueue(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
     created: list[tuple[int, str, str]] = []  # (id, key, queue)
     adopted: list[int] = []
     existing: list[int] = []
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), bound_cursor() as cursor:
         pending = list(unique.values())
         # A live job seen by the INSERT may end before we look it up; insert those keys again.
         for _ in range(5):

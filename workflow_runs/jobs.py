@@ -20,10 +20,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection
 from django.utils import timezone
 
 from orchestration import events, fencing, metrics, stages
+from orchestration.db import bound_cursor
 from orchestration.errors import WORKER_LOST, JobError
 from orchestration.models import Job, JobState, Stage
 from orchestration.registry import JobKind, StageKind, register_job_kind, register_stage_kind
@@ -66,17 +66,23 @@ def round_jobs(*, run: WorkflowRun, files: list[tuple[int, int, int]]) -> list[s
 
 def _processor(run: WorkflowRun) -> Processor:
     """The processor the run snapshotted at start (a later template edit does not reach a started run)."""
+    return _processor_named(run.processor)
+
+
+def _processor_named(name: str) -> Processor:
     try:
-        return get_processor(run.processor)
+        return get_processor(name)
     except LookupError as exc:
-        raise JobError.fatal(
-            f"the run's processor {run.processor!r} is not installed", code="unknown_processor"
-        ) from exc
+        raise JobError.fatal(f"the run's processor {name!r} is not installed", code="unknown_processor") from exc
 
 
 def _read(file: RunFile) -> bytes:
+    return _read_stored(file.file.name)
+
+
+def _read_stored(name: str) -> bytes:
     try:
-        with default_storage.open(file.file.name, "rb") as handle:
+        with default_storage.open(name, "rb") as handle:
             return handle.read()
     except FileNotFoundError as exc:
         raise JobError.fatal("the uploaded file is missing from storage", code="file_missing") from exc
@@ -88,15 +94,37 @@ def _read(file: RunFile) -> bytes:
 
 
 def run_file_job(job: Job) -> dict[str, Any]:
+    """One statement before the work (a per-file job is short, so its round trips are its cost): mark
+    the file `running` while this worker holds the job (fenced: a zombie's update changes nothing, and
+    it learns so), and read what processing needs — the file and the processor the run snapshotted."""
     payload = job.payload
-    file = RunFile.objects.select_related("run").get(pk=payload["file"])
-    processor = _processor(file.run)
-    # Shown as `running` while a worker holds it (fenced: a zombie's update changes nothing).
-    with fencing.fenced(job):
-        RunFile.objects.filter(pk=file.pk, status=FileStatus.PENDING, retry_attempt=payload["attempt"]).update(
-            status=FileStatus.RUNNING, updated_at=timezone.now()
+    held, held_params = fencing.held_condition(job)
+    with bound_cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH marked AS (
+                UPDATE workflow_runs_runfile SET status = %s, updated_at = now()
+                WHERE id = %s AND status = %s AND retry_attempt = %s AND {held}
+                RETURNING id
+            )
+            SELECT f.name, f.file, r.processor, r.processor_config, {held}
+            FROM workflow_runs_runfile AS f JOIN workflow_runs_workflowrun AS r ON r.id = f.run_id
+            WHERE f.id = %s
+            """,
+            [
+                *(FileStatus.RUNNING, payload["file"], FileStatus.PENDING, payload["attempt"], *held_params),
+                *(*held_params, payload["file"]),
+            ],
         )
-    return processor.process(file.name, _read(file), file.run.processor_config)
+        row = cursor.fetchone()
+    if row is None:
+        raise JobError.fatal("the run's file no longer exists", code="file_missing")
+    name, stored_name, processor_name, config, still_ours = row
+    if not still_ours:
+        raise fencing.LeaseLost(job)
+    processor = _processor_named(processor_name)
+    config = json.loads(config) if isinstance(config, str) else config
+    return processor.process(name, _read_stored(stored_name), config)
 
 
 def _file_outcome(job: Job) -> tuple[str, str, str]:
@@ -142,7 +170,7 @@ def record_file_outcomes(jobs: list[Job]) -> None:
     """`on_end_many` of per-file jobs a worker ended together: every file row in one statement
     (guarded on the Continue round the job was made for), one progress event per run."""
     outcomes = {job.pk: _file_outcome(job) for job in jobs}
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(
             """
             UPDATE workflow_runs_runfile AS f

@@ -33,7 +33,7 @@ class PhaseStartSerializer(serializers.Serializer):
 
 
 class NextUserActionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["retry_phase", "start_phase", "none"])
+    action = serializers.ChoiceField(choices=["retry_phase", "start_phase", "resume_phase", "none"])
     phase = serializers.CharField(allow_null=True)
 
 

@@ -8,7 +8,9 @@ A phase a person paused stays paused; one paused by an earlier recovery or a los
 like an in-progress one (so a recovery that died between its two steps is finished by the next).
 
 Two recovering processes never run one phase twice: the pause step takes the phase row with
-SKIP LOCKED, and the resume step is a compare-and-set on the token the pause step wrote.
+SKIP LOCKED (at worker start it waits for the row instead, so a worker never starts taking work while
+another recoverer is still pausing a phase), and the resume step is a compare-and-set on the token the
+pause step wrote.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Now
 
 from orchestration import metrics, stages
@@ -73,29 +75,15 @@ def _lost_execution(*, after_restart: bool) -> Q:
 
 
 def candidates(*, limit: int = DEFAULT_LIMIT, after_restart: bool = False) -> list[int]:
-    """Phase ids to recover: paused, or in progress with lost execution; one per campaign, newest
-    first, at most `limit`."""
+    """Phase ids to recover, in one query, oldest first, at most `limit`: phases lost to a crash —
+    in progress with lost execution, or paused by an earlier recovery or a lost worker. A phase a
+    person paused is not a candidate (any number of them cannot keep a crashed one waiting)."""
     lost = _lost_execution(after_restart=after_restart)
-    rows = (
-        CampaignPhase.objects.filter(Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & lost))
-        .values("campaign_id")
-        .annotate(newest=Max("updated_at"))
-        .order_by("-newest")[:limit]
+    crashed = Q(status=PhaseStatus.IN_PROGRESS) & lost
+    parked = Q(status=PhaseStatus.PAUSED, paused_reason__in=[PausedReason.RESTART, PausedReason.WORKER_LOST])
+    return list(
+        CampaignPhase.objects.filter(crashed | parked).order_by("updated_at", "pk").values_list("pk", flat=True)[:limit]
     )
-    ids: list[int] = []
-    for row in rows:
-        phase = (
-            CampaignPhase.objects.filter(
-                Q(status=PhaseStatus.PAUSED) | (Q(status=PhaseStatus.IN_PROGRESS) & lost),
-                campaign_id=row["campaign_id"],
-            )
-            .order_by("-updated_at")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if phase is not None and phase not in ids:
-            ids.append(phase)
-    return ids
 
 
 def rehydrate(*, limit: int = DEFAULT_LIMIT, after_restart: bool = False) -> RehydrateReport:
@@ -109,7 +97,7 @@ def rehydrate(*, limit: int = DEFAULT_LIMIT, after_restart: bool = False) -> Reh
     for phase_id in ids:
         label = str(phase_id)
         try:
-            outcome = _rehydrate_one(phase_id=phase_id, auto_resume=auto_resume)
+            outcome = _rehydrate_one(phase_id=phase_id, auto_resume=auto_resume, wait=after_restart)
         except RecoveryError as exc:
             report.errors.append((label, exc.kind, str(exc)))
             metrics.incr("relay_phase_resume_failures_total", kind=exc.kind)
@@ -129,14 +117,14 @@ def rehydrate(*, limit: int = DEFAULT_LIMIT, after_restart: bool = False) -> Reh
     return report
 
 
-def _rehydrate_one(*, phase_id: int, auto_resume: bool) -> tuple[str, str]:
+def _rehydrate_one(*, phase_id: int, auto_resume: bool, wait: bool) -> tuple[str, str]:
     token = uuid.uuid4().hex
     # Step 1: take the phase (or leave it to the recoverer that holds it), cancel stale execution,
     # check its config, persist `paused`.
     try:
         with transaction.atomic():
             row = (
-                CampaignPhase.objects.select_for_update(skip_locked=True, of=("self",))
+                CampaignPhase.objects.select_for_update(skip_locked=not wait, of=("self",))
                 .select_related("campaign", "campaign__tenant", "stage")
                 .filter(pk=phase_id)
                 .first()

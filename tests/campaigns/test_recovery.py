@@ -3,18 +3,22 @@ and off. Every domain ends up processed exactly once (one result row each, by th
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
 
 from campaigns.loopback.process import Server, start_dns_server
-from campaigns.models import CampaignSettings, DnsResult, GeneratedDomain
+from campaigns.models import CampaignPhase, CampaignSettings, DnsResult, GeneratedDomain, PhaseStatus
+from campaigns.models.campaign import PausedReason
+from campaigns.services.campaigns import campaign_create
+from campaigns.services.recovery import candidates
 from orchestration import metrics
 from orchestration.models import Event, Job, JobState
 from orchestration.recovery import recover_expired_jobs
 
 from ..helpers import wait_until
+from ..orchestration.engine import finalised, probe, start_stage
 from .factories import configured_campaign, dns_persona, http_persona, phase_status, wait_phase, wait_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,7 +88,10 @@ def test_a_sigkilled_worker_mid_phase_loses_nothing_and_duplicates_nothing(
 
 
 def restart_mid_dns(worker_factory, campaign, admin_client, queue):
-    first = worker_factory(concurrency=1, queues=queue)
+    """A whole-stack restart inside the lease window: the killed worker's leases (120 s) are still
+    running when the new worker starts, as after a quick restart. Returns (new worker, kill time on
+    PostgreSQL's clock)."""
+    first = worker_factory(concurrency=1, queues=queue, env={"RELAY_JOB_LEASE_SECONDS": "120"})
     admin_client.post(f"/api/campaigns/{campaign.pk}/phases/domain_generation/start")
     wait_until(
         lambda: (
@@ -97,8 +104,16 @@ def restart_mid_dns(worker_factory, campaign, admin_client, queue):
         message="DNS half way",
     )
     first.kill()  # the whole worker, as in a stack restart
-    time.sleep(3.5)  # past the test lease (3 s), as after a real restart
-    return worker_factory(concurrency=1, queues=queue)  # rehydrates when it is ready
+    killed_at = database_now()
+    dns_jobs = Job.objects.filter(key__startswith=f"campaign:{campaign.pk}:dns_validation:")
+    assert dns_jobs.filter(state=JobState.QUEUED).exists(), "queued batches wait when the stack goes down"
+    return worker_factory(concurrency=1, queues=queue), killed_at  # recovers before it takes any work
+
+
+def database_now():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        return cursor.fetchone()[0]
 
 
 def test_restart_with_auto_resume_on_resumes_in_progress_phases(
@@ -134,24 +149,42 @@ def test_restart_with_auto_resume_off_leaves_the_phase_paused_until_resumed(
     queue = "tests-campaigns-restart-off"
     campaign = slow_campaign(tenant, slow_dns, http_server, queue)
 
-    restart_mid_dns(worker_factory, campaign, admin_client, queue)
+    _, killed_at = restart_mid_dns(worker_factory, campaign, admin_client, queue)
 
     wait_phase(campaign, "dns_validation", "paused", timeout=30)
-    time.sleep(2)  # nothing runs while it is paused
+    # The new worker is consuming its queue (a probe on it runs through) ...
+    probe_stage = start_stage([probe("restart-off:probe", queue=queue)], ref="restart-off-probe")
+    wait_until(lambda: finalised(probe_stage), timeout=60, message="the new worker took work")
+    # ... and not one batch of the paused phase was claimed since the kill, queued ones included.
+    dns_jobs = Job.objects.filter(key__startswith=f"campaign:{campaign.pk}:dns_validation:")
+    assert not dns_jobs.filter(started_at__gt=killed_at).exists()
+    assert not dns_jobs.filter(state__in=[JobState.QUEUED, JobState.RUNNING]).exists()
     assert phase_status(campaign, "dns_validation") == "paused"
     body = admin_client.get(f"/api/campaigns/{campaign.pk}").json()
     assert (body["status"], body["pipelineState"]) == ("paused", "paused")
     assert body["pausedReason"] in ("restart", "worker_lost")
-    assert not Job.objects.filter(
-        key__startswith=f"campaign:{campaign.pk}:dns_validation:", state__in=[JobState.QUEUED, JobState.RUNNING]
-    ).exists()
+    assert body["nextUserAction"] == {"action": "resume_phase", "phase": "dns_validation"}
 
     assert admin_client.post(f"/api/campaigns/{campaign.pk}/phases/dns_validation/resume").status_code == 200
     wait_status(campaign, "completed", timeout=180)
     assert_processed_exactly_once(campaign)
 
 
-def test_rehydrate_keeps_already_paused_phases_paused_and_reports_a_missing_config_as_phase_fatal(
+def test_a_crashed_phase_is_a_candidate_however_many_phases_people_paused(tenant):
+    people_paused = [campaign_create(tenant=tenant, name=f"paused {i}") for i in range(150)]
+    CampaignPhase.objects.filter(campaign__in=people_paused, phase="domain_generation").update(
+        status=PhaseStatus.PAUSED, paused_reason=PausedReason.USER
+    )
+    crashed = campaign_create(tenant=tenant, name="crashed")
+    CampaignPhase.objects.filter(campaign=crashed, phase="domain_generation").update(
+        status=PhaseStatus.IN_PROGRESS, updated_at="2000-01-01T00:00:00Z"
+    )
+    crashed_phase = CampaignPhase.objects.get(campaign=crashed, phase="domain_generation")
+
+    assert candidates(limit=100) == [crashed_phase.pk]  # no live batch at all: lost
+
+
+def test_rehydrate_leaves_phases_people_paused_alone_and_reports_a_missing_config_as_phase_fatal(
     slow_dns, http_server, tenant, admin_client
 ):
     from campaigns.models import PhaseConfig
@@ -170,8 +203,9 @@ def test_rehydrate_keeps_already_paused_phases_paused_and_reports_a_missing_conf
 
     report = rehydrate(after_restart=True)  # as a worker starting up runs it
 
-    assert report.candidates == 2
-    assert report.left_paused == [f"{paused.pk}:domain_generation"]
+    # A phase a person paused is not recovery's to touch (issue 15: candidates are phases lost to a crash).
+    assert report.candidates == 1
+    assert report.left_paused == []
     assert [(label, kind) for label, kind, _ in report.errors] == [
         (str(broken.phases.get(phase="domain_generation").pk), "phase_fatal")
     ] or report.errors[0][1] == "phase_fatal"

@@ -139,3 +139,24 @@ def test_a_worker_killed_with_a_batch_claimed_loses_no_job_and_ends_none_twice(w
     assert (killer.state, killer.error_code) == (JobState.FAILED, WORKER_LOST)
     assert finalised_events(stage) == 1
     assert Job.objects.filter(stage=stage).exclude(state__in=[JobState.SUCCEEDED, JobState.FAILED]).count() == 0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_its_flush_is_uncommitted_ends_each_job_once_and_finalises_once(worker_factory):
+    """SIGKILL between a job's end and the commit of its flush (the counters and the finaliser are in
+    that transaction): the whole flush rolls back, its jobs come back, and the round finalises once."""
+    queue = "tests-end-killer"
+    worker_factory(concurrency=1, queues=queue)
+    jobs = [probe(f"end-killer:{i}", queue=queue) for i in range(6)]
+    jobs[-1] = probe("end-killer:last", queue=queue, kill_worker_at_end=True)  # the round's last end
+    stage = start_stage(jobs, ref="end-killer", max_attempts=3)
+
+    def swept_to_the_end() -> Stage | None:
+        recover_expired_jobs()
+        return finalised(stage)
+
+    done = wait_until(swept_to_the_end, timeout=90, interval=0.5, message="stage finalised after the kill")
+    assert (done.succeeded, done.total) == (6, 6)
+    assert finalised_events(stage) == 1
+    assert diagnostics.probe_runs("end-killer:last") == 2  # its first end was rolled back with the worker
