@@ -26,7 +26,7 @@ from django.utils import timezone  # noqa: E402
 from devstack.accounts import client_for, make_tenant, make_user  # noqa: E402
 from devstack.workers import start_worker  # noqa: E402
 from orchestration import stages  # noqa: E402
-from orchestration.models import Stage, StageStatus  # noqa: E402
+from orchestration.models import Event, Stage, StageStatus  # noqa: E402
 from tenants.models import Role  # noqa: E402
 from workflow_runs import jobs  # noqa: E402
 from workflow_runs.models import FileStatus, ProcessorPrice, RunFile, RunStatus, Template, WorkflowRun  # noqa: E402
@@ -51,7 +51,7 @@ def write_files(run_id: uuid.UUID, n: int) -> list[tuple[str, str, int]]:
     return stored
 
 
-def run_workflow(*, tenant, template, n: int) -> tuple[float, float]:
+def run_workflow(*, tenant, template, n: int) -> tuple[float, float, float]:
     run_id = uuid.uuid4()
     stored = write_files(run_id, n)
     started = time.perf_counter()
@@ -65,7 +65,8 @@ def run_workflow(*, tenant, template, n: int) -> tuple[float, float]:
     run.refresh_from_db()
     completed = run.files.filter(status=FileStatus.COMPLETED).count()
     assert (run.status, completed) == (RunStatus.COMPLETED, n), (run.status, completed)
-    return n / (ended - started), committed - started
+    progress = Event.objects.filter(stream=run.stream, type="files_progress").count()
+    return n / (ended - started), committed - started, progress / (ended - started)
 
 
 def failed_run(*, tenant, template, n: int) -> WorkflowRun:
@@ -132,7 +133,7 @@ def main() -> None:
             run_celery(200, f"bench:runs:celery:warm{workers}")
             run_workflow(tenant=tenant, template=template, n=200)
             celery_rate = run_celery(N, f"bench:runs:celery:w{workers}")
-            files_rate, start_s = run_workflow(tenant=tenant, template=template, n=N)
+            files_rate, start_s, events_rate = run_workflow(tenant=tenant, template=template, n=N)
         finally:
             worker.stop()
         by_workers[str(workers)] = {
@@ -140,6 +141,7 @@ def main() -> None:
             "celery_tasks_per_s": round(celery_rate, 1),
             "ratio": round(files_rate / celery_rate, 3),
             "start_commit_s": round(start_s, 3),
+            "progress_events_per_s": round(events_rate, 1),  # on the run's stream
         }
         print(
             f"{workers} worker process(es): {files_rate:.0f} files/s, celery {celery_rate:.0f} tasks/s, "

@@ -7,7 +7,10 @@ A claim is one short transaction:
    index), skipping rows other transactions hold and groups at their cap;
 3. `queued → running` for the chosen ones, guarded on the state, with a fresh claim token each.
 
-A job whose last attempt was lost with its worker (`worker_lost`) is claimed alone: if it is what kills
+Several at once only as far as they fit a time budget (`Budget`: the drain's flush window, priced
+with the durations this process measured per job kind): short jobs come many per claim, a long one or
+one of a kind not measured yet comes alone, so no claimed job waits long behind another. A job whose
+last attempt was lost with its worker (`worker_lost`) is claimed alone too: if it is what kills
 workers, it takes no batch-mates down with it a second time (they would lose an attempt each).
 
 Messages play no part: whatever the broker lost, duplicated or delivered late, a job runs only when a
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -44,7 +49,7 @@ _CANDIDATES = """
         SELECT load.group_key, coalesce(share.max_running, %(default_cap)s) - load.running AS room
         FROM load LEFT JOIN orchestration_fairshare AS share ON share.group_key = load.group_key
     ), candidates AS (
-        SELECT id, group_key, error_code FROM orchestration_job AS j
+        SELECT id, group_key, error_code, kind FROM orchestration_job AS j
         WHERE queue = %(queue)s AND state = 'queued' AND available_at <= now()
           AND NOT EXISTS (SELECT 1 FROM room WHERE room.group_key = j.group_key AND room.room <= 0)
           AND NOT EXISTS (
@@ -63,8 +68,22 @@ _CLAIM_SET = """
 """
 
 
-def jobs_claim(*, queue: str, limit: int = 1) -> list[Job]:
-    """Claim up to `limit` due jobs of `queue` for this process. Returns them `running`, leased."""
+@dataclass(frozen=True)
+class Budget:
+    """How much work one claim may take: `seconds` of expected run time, each job priced by
+    `expected(kind)` (None: not known, so as long as can be)."""
+
+    seconds: float
+    expected: Callable[[str], float | None]
+
+    def cost(self, kind: str) -> float:
+        known = self.expected(kind)
+        return float("inf") if known is None else known
+
+
+def jobs_claim(*, queue: str, limit: int = 1, budget: Budget | None = None) -> list[Job]:
+    """Claim up to `limit` due jobs of `queue` for this process (within `budget`, when given; the first
+    job always). Returns them `running`, leased."""
     params: dict[str, Any] = {
         "queue": queue,
         "scan": limit * 4 if limit > 1 else 1,
@@ -86,25 +105,25 @@ def jobs_claim(*, queue: str, limit: int = 1) -> list[Job]:
             )
             rows = cursor.fetchall()
         else:
-            rows = _claim_many(cursor, params=params, limit=limit)
+            rows = _claim_many(cursor, params=params, limit=limit, budget=budget)
     jobs = [_job_from_row(row) for row in rows]
     jobs.sort(key=lambda job: (-job.priority, job.fair_key, job.pk))
     job_metrics.jobs_claimed(jobs)
     return jobs
 
 
-def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int) -> list[Any]:
+def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int, budget: Budget | None) -> list[Any]:
     """Several jobs: take each candidate while its group has room left, then claim them together."""
     cursor.execute(
         f"""{_CANDIDATES}
-        SELECT candidates.id, candidates.group_key, candidates.error_code = %(lost)s,
+        SELECT candidates.id, candidates.group_key, candidates.kind, candidates.error_code = %(lost)s,
                coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
                                     WHERE share.group_key = candidates.group_key), %(default_cap)s)
         FROM candidates LEFT JOIN room ON room.group_key = candidates.group_key
         """,
         {**params, "lost": WORKER_LOST},
     )
-    chosen = _within_caps(cursor.fetchall(), limit=limit)
+    chosen = _within_caps(cursor.fetchall(), limit=limit, budget=budget)
     if not chosen:
         return []
     cursor.execute(
@@ -119,21 +138,23 @@ def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int) -> list[Any]
     return list(cursor.fetchall())
 
 
-def _within_caps(candidates: list[tuple[int, str, bool, int]], *, limit: int) -> list[int]:
-    """Candidates come in claim order; take each while its group has room left. A job lost with its
-    worker last time ends the batch: alone if it comes first, else in the next claim."""
+def _within_caps(candidates: list[tuple[int, str, str, bool, int]], *, limit: int, budget: Budget | None) -> list[int]:
+    """Candidates come in claim order; take each while its group has room left and the budget lasts
+    (the first always). A job lost with its worker last time ends the batch: alone if it comes first,
+    else in the next claim. Never skips ahead: the batch ends at the first job that does not fit."""
     taken: Counter[str] = Counter()
     chosen: list[int] = []
-    for job_id, group_key, lost_last_time, room in candidates:
+    spent = 0.0
+    for job_id, group_key, kind, lost_last_time, room in candidates:
         if taken[group_key] >= room:
             continue
-        if lost_last_time:
-            if not chosen:
-                chosen.append(job_id)
+        cost = budget.cost(kind) if budget is not None else 0.0
+        if chosen and (lost_last_time or (budget is not None and spent + cost > budget.seconds)):
             break
         taken[group_key] += 1
         chosen.append(job_id)
-        if len(chosen) == limit:
+        spent += cost
+        if lost_last_time or len(chosen) == limit:
             break
     return chosen
 

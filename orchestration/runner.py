@@ -1,8 +1,9 @@
 """The life of jobs on a worker: drain a queue, run each claimed job outside any transaction, end them.
 
 A drain claims as many due jobs as this process expects to finish within one flush window
-(`END_FLUSH_SECONDS`, from the durations it measured on that queue: short jobs come many per claim,
-long ones one at a time, so a long job never holds others back), runs them one after the other and
+(`END_FLUSH_SECONDS`, priced with the durations it measured per job kind: short jobs come many per
+claim, a long one or one of a kind not measured yet alone, so a long job never holds others back;
+see `claims.Budget`), runs them one after the other and
 records their ends together (`ending.jobs_end`: one transaction per flush). A flush is due when the
 claimed jobs are done or when the oldest unrecorded end has waited a flush window, checked before
 every job, so an end waits behind at most one job that turned out slower than its kind usually is.
@@ -33,22 +34,20 @@ PACE_WEIGHT = 0.2  # weight of the newest duration in a queue's moving average
 
 
 class Pace:
-    """This process's moving average of job durations per queue: how many jobs fit in a flush."""
+    """This process's moving average of job durations per kind: what a claim can take (`claims.Budget`)."""
 
     def __init__(self) -> None:
         self._seconds: dict[str, float] = {}
 
-    def claim_size(self, queue: str) -> int:
-        most = int(engine_setting("CLAIM_BATCH"))
-        seconds = self._seconds.get(queue)
-        if seconds is None:  # nothing measured yet: as if long, one at a time
-            return 1
-        window = engine_setting("END_FLUSH_SECONDS")
-        return max(1, min(most, int(window / max(seconds, 1e-4))))
+    def expected(self, kind: str) -> float | None:
+        return self._seconds.get(kind)
 
-    def measured(self, queue: str, seconds: float) -> None:
-        previous = self._seconds.get(queue)
-        self._seconds[queue] = seconds if previous is None else previous + PACE_WEIGHT * (seconds - previous)
+    def budget(self) -> claims.Budget:
+        return claims.Budget(seconds=engine_setting("END_FLUSH_SECONDS"), expected=self.expected)
+
+    def measured(self, kind: str, seconds: float) -> None:
+        previous = self._seconds.get(kind)
+        self._seconds[kind] = seconds if previous is None else previous + PACE_WEIGHT * (seconds - previous)
 
 
 pace = Pace()
@@ -63,7 +62,7 @@ def queue_drain(queue: str) -> list[str]:
     while True:
         dispatch.drain_looked(queue)
         try:
-            jobs = claims.jobs_claim(queue=queue, limit=pace.claim_size(queue))
+            jobs = claims.jobs_claim(queue=queue, limit=int(engine_setting("CLAIM_BATCH")), budget=pace.budget())
         except DatabaseError:
             # Nothing was claimed (the claim is one transaction); the reconciler rings again.
             logger.warning("engine.claim_failed queue=%s", queue, exc_info=True)
@@ -121,7 +120,7 @@ def _run_claimed(jobs: list[Job]) -> dict[int, str]:
             began = time.monotonic()
             outcome = _call_handler(job)
             ran_at = time.monotonic()
-            pace.measured(job.queue, ran_at - began)
+            pace.measured(job.kind, ran_at - began)
             pending.append((job, outcome, began, ran_at))
         states.update(_flush(pending))
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -14,7 +15,16 @@ from core.exceptions import ApplicationError
 from tenants.models import User
 from tenants.selectors import get_scoped, scoped
 
-from .models import CreditAccount, CreditLedgerEntry, FileStatus, ProcessorPrice, RunStatus, Template, WorkflowRun
+from .models import (
+    CreditAccount,
+    CreditLedgerEntry,
+    FileStatus,
+    ProcessorPrice,
+    RunFile,
+    RunStatus,
+    Template,
+    WorkflowRun,
+)
 
 
 def templates_visible(*, user: User) -> QuerySet[Template]:
@@ -152,3 +162,14 @@ def ledger_entries(
     if until is not None:
         entries = entries.filter(created_at__lt=until)
     return entries.order_by("-id")
+
+
+def run_files(*, run: WorkflowRun, status: str | None = None) -> QuerySet[RunFile, Any]:
+    """A run's files in index order (the API's row shape: `api.presenters.file_rows`), of one status
+    if asked; served by the (run, index) unique index."""
+    files = RunFile.objects.filter(run=run)
+    if status:
+        files = files.filter(status=status)
+    return files.order_by("index").values_list(
+        "index", "name", "size", "status", "retry_attempt", "error_code", "error_message", "output"
+    )

@@ -106,7 +106,8 @@ def restart_mid_dns(worker_factory, campaign, admin_client, queue):
     first.kill()  # the whole worker, as in a stack restart
     killed_at = database_now()
     dns_jobs = Job.objects.filter(key__startswith=f"campaign:{campaign.pk}:dns_validation:")
-    assert dns_jobs.filter(state=JobState.QUEUED).exists(), "queued batches wait when the stack goes down"
+    states = sorted(dns_jobs.values_list("key", "state"))
+    assert dns_jobs.filter(state=JobState.QUEUED).exists(), f"queued batches wait when the stack goes down: {states}"
     return worker_factory(concurrency=1, queues=queue), killed_at  # recovers before it takes any work
 
 

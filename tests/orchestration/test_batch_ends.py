@@ -101,19 +101,38 @@ def test_a_domain_bug_in_one_on_end_costs_that_job_alone(db):
     assert (stage.succeeded, stage.finalised_at) == (3, None)
 
 
-def test_a_drain_claims_many_short_jobs_and_long_ones_one_at_a_time(settings):
-    settings.RELAY_ENGINE = {**settings.RELAY_ENGINE, "CLAIM_BATCH": 50, "END_FLUSH_SECONDS": 0.05}
+def test_a_claim_takes_short_jobs_many_at_a_time_and_a_long_or_unknown_one_alone(db):
+    with transaction.atomic():
+        stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="mixed", stream="diag:mixed")
+        stages.stage_start_round(
+            stage=stage,
+            jobs=[probe(f"mixed:short:{i}", queue=PRIVATE_QUEUE) for i in range(3)]
+            + [stages.JobSpec(key=f"mixed:long:{i}", kind=BAD_END, payload={}, queue=PRIVATE_QUEUE) for i in range(2)]
+            + [probe(f"mixed:tail:{i}", queue=PRIVATE_QUEUE) for i in range(3)],
+        )
+    measured = {diagnostics.JOB_KIND: 0.001, BAD_END: 1.0}
+    budget = claims.Budget(seconds=0.05, expected=measured.get)
+
+    def claim() -> list[str]:
+        return [job.key for job in claims.jobs_claim(queue=PRIVATE_QUEUE, limit=50, budget=budget)]
+
+    assert claim() == [f"mixed:short:{i}" for i in range(3)]  # the long one does not fit behind them
+    assert claim() == ["mixed:long:0"]  # alone, although over the budget: the first always comes
+    assert claim() == ["mixed:long:1"]
+    assert claim() == [f"mixed:tail:{i}" for i in range(3)]
+    unknown = claims.Budget(seconds=0.05, expected=lambda kind: None)
+    start_stage([probe(f"unknown:{i}", queue=PRIVATE_QUEUE) for i in range(2)], ref="unknown")
+    assert len(claims.jobs_claim(queue=PRIVATE_QUEUE, limit=50, budget=unknown)) == 1  # not measured yet
+
+
+def test_a_kind_measured_as_short_becomes_cheap_and_a_slow_spell_makes_it_dear():
     pace = Pace()
-    assert pace.claim_size("q") == 1  # nothing measured: as if long
-    for _ in range(20):
-        pace.measured("q", 0.001)
-    assert pace.claim_size("q") == 50
-    for _ in range(20):
-        pace.measured("q", 2.0)
-    assert pace.claim_size("q") == 1
-    for _ in range(60):
-        pace.measured("q", 0.012)
-    assert pace.claim_size("q") == 4  # 50 ms / 12 ms
+    assert pace.expected("k") is None
+    pace.measured("k", 0.001)
+    assert pace.expected("k") == pytest.approx(0.001)
+    for _ in range(30):
+        pace.measured("k", 2.0)
+    assert pace.expected("k") == pytest.approx(2.0, rel=0.01)
 
 
 @pytest.mark.timeout(120)

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from ..models import CreditReason, CreditSource, RunMode, Template
+from ..models import CreditReason, CreditSource, FileStatus, RunMode, Template
 from ..processors import available
 
 MAX_FILE_BYTES = int(getattr(settings, "WORKFLOW_RUNS_MAX_FILE_BYTES", 20 * 1024 * 1024))
@@ -163,6 +163,12 @@ class RunFileSerializer(serializers.Serializer):
     output = serializers.JSONField(allow_null=True)
 
 
+class RunFilesQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=FileStatus.choices, required=False, help_text="Only files in this status.")
+    limit = serializers.IntegerField(required=False, min_value=1, help_text="Page size (at most the API's maximum).")
+    offset = serializers.IntegerField(required=False, min_value=0)
+
+
 class CreditsSerializer(serializers.Serializer):
     monthly = serializers.IntegerField()
     purchased = serializers.IntegerField()
@@ -195,7 +201,8 @@ class RunSummarySerializer(serializers.Serializer):
 class RunDetailSerializer(RunSummarySerializer):
     round = serializers.IntegerField()
     fileCounts = serializers.DictField(child=serializers.IntegerField())
-    files = RunFileSerializer(many=True)
+    files = RunFileSerializer(many=True, help_text="The first 200 files; all of them at …/files.")
+    filesTotal = serializers.IntegerField()
     canContinue = serializers.BooleanField()
     continueBlockedReason = serializers.CharField(allow_null=True)
     continueFiles = serializers.IntegerField(help_text="Files Continue would retry.")

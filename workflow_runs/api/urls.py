@@ -16,6 +16,7 @@ urlpatterns = [
         views_runs.RunRetryFailedApi.as_view(),
         name="workflow-run-retry-failed",
     ),
+    path("workflow-runs/<uuid:run_id>/files", views_runs.RunFilesApi.as_view(), name="workflow-run-files"),
     path("workflow-runs/<uuid:run_id>/cancel", views_runs.RunCancelApi.as_view(), name="workflow-run-cancel"),
     path("workflow-runs/<uuid:run_id>/events", views_events.run_events, name="workflow-run-events"),
     path("prices", views_prices.PriceListApi.as_view(), name="price-list"),

@@ -13,12 +13,19 @@ from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
 from ..models import Template
-from ..selectors import run_get, runs_visible
+from ..selectors import run_files, run_get, runs_visible
 from ..services.cancel import workflow_run_cancel
 from ..services.retry import workflow_run_retry_failed
 from ..services.runs import workflow_run_start
-from .presenters import run_detail, run_summary
-from .serializers import RetryResultSerializer, RunDetailSerializer, RunStartSerializer, RunSummarySerializer
+from .presenters import file_rows, run_detail, run_summary
+from .serializers import (
+    RetryResultSerializer,
+    RunDetailSerializer,
+    RunFileSerializer,
+    RunFilesQuerySerializer,
+    RunStartSerializer,
+    RunSummarySerializer,
+)
 
 
 class RunListApi(APIView):
@@ -70,6 +77,20 @@ class RunDetailApi(APIView):
     def get(self, request: Request, run_id: str) -> Response:
         """Per-file status, round counters, credits consumed and whether Continue is possible."""
         return Response(run_detail(run_get(user=user_of(request), run_id=run_id), user=user_of(request)))
+
+
+class RunFilesApi(APIView):
+    permission_classes = [IsTenantUser]
+
+    @extend_schema(parameters=[RunFilesQuerySerializer], responses={200: RunFileSerializer(many=True)})
+    def get(self, request: Request, run_id: str) -> Response:
+        """The run's files in index order, paged (`limit`, `offset`), optionally of one `status`."""
+        run = run_get(user=user_of(request), run_id=run_id)
+        query = RunFilesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = BoundedPagination()
+        page = paginator.paginate_queryset(run_files(run=run, status=query.validated_data.get("status")), request, self)
+        return paginator.get_paginated_response(file_rows(page or []))
 
 
 class RunCancelApi(APIView):
