@@ -45,7 +45,7 @@ def test_only_holders_of_this_host_whose_process_is_gone_are_dead(db):
     assert expired == {"live:dead"}
     for job in (alive, reused, elsewhere):
         job.refresh_from_db()
-        assert job.lease_expires_at > timezone.now()
+        assert job.lease_expires_at is not None and job.lease_expires_at > timezone.now()
 
 
 def test_a_pid_reused_by_a_process_started_after_the_claim_is_a_dead_holder(db):
