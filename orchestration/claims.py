@@ -8,8 +8,10 @@ A claim is one short transaction:
 3. `queued → running` for the chosen ones, guarded on the state, with a fresh claim token each.
 
 Several at once only as far as they fit a time budget (`Budget`: the drain's flush window, priced
-with the durations this process measured per job kind): short jobs come many per claim, a long one or
-one of a kind not measured yet comes alone, so no claimed job waits long behind another. A job whose
+with the durations this process measured per stage — the jobs of one stage do the same work, while one
+kind may serve fast and slow stages, like a campaign's generation and DNS batches): short jobs come
+many per claim, a long one or one of a stage not measured yet comes alone, so no claimed job waits
+long behind another. A job whose
 last attempt was lost with its worker (`worker_lost`) is claimed alone too: if it is what kills
 workers, it takes no batch-mates down with it a second time (they would lose an attempt each).
 
@@ -49,7 +51,7 @@ _CANDIDATES = """
         SELECT load.group_key, coalesce(share.max_running, %(default_cap)s) - load.running AS room
         FROM load LEFT JOIN orchestration_fairshare AS share ON share.group_key = load.group_key
     ), candidates AS (
-        SELECT id, group_key, error_code, kind FROM orchestration_job AS j
+        SELECT id, group_key, error_code, stage_id FROM orchestration_job AS j
         WHERE queue = %(queue)s AND state = 'queued' AND available_at <= now()
           AND NOT EXISTS (SELECT 1 FROM room WHERE room.group_key = j.group_key AND room.room <= 0)
           AND NOT EXISTS (
@@ -71,13 +73,13 @@ _CLAIM_SET = """
 @dataclass(frozen=True)
 class Budget:
     """How much work one claim may take: `seconds` of expected run time, each job priced by
-    `expected(kind)` (None: not known, so as long as can be)."""
+    `expected(stage_id)` (None: not known, so as long as can be)."""
 
     seconds: float
-    expected: Callable[[str], float | None]
+    expected: Callable[[int], float | None]
 
-    def cost(self, kind: str) -> float:
-        known = self.expected(kind)
+    def cost(self, stage_id: int) -> float:
+        known = self.expected(stage_id)
         return float("inf") if known is None else known
 
 
@@ -116,7 +118,7 @@ def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int, budget: Budg
     """Several jobs: take each candidate while its group has room left, then claim them together."""
     cursor.execute(
         f"""{_CANDIDATES}
-        SELECT candidates.id, candidates.group_key, candidates.kind, candidates.error_code = %(lost)s,
+        SELECT candidates.id, candidates.group_key, candidates.stage_id, candidates.error_code = %(lost)s,
                coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
                                     WHERE share.group_key = candidates.group_key), %(default_cap)s)
         FROM candidates LEFT JOIN room ON room.group_key = candidates.group_key
@@ -138,17 +140,17 @@ def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int, budget: Budg
     return list(cursor.fetchall())
 
 
-def _within_caps(candidates: list[tuple[int, str, str, bool, int]], *, limit: int, budget: Budget | None) -> list[int]:
+def _within_caps(candidates: list[tuple[int, str, int, bool, int]], *, limit: int, budget: Budget | None) -> list[int]:
     """Candidates come in claim order; take each while its group has room left and the budget lasts
     (the first always). A job lost with its worker last time ends the batch: alone if it comes first,
     else in the next claim. Never skips ahead: the batch ends at the first job that does not fit."""
     taken: Counter[str] = Counter()
     chosen: list[int] = []
     spent = 0.0
-    for job_id, group_key, kind, lost_last_time, room in candidates:
+    for job_id, group_key, stage_id, lost_last_time, room in candidates:
         if taken[group_key] >= room:
             continue
-        cost = budget.cost(kind) if budget is not None else 0.0
+        cost = budget.cost(stage_id) if budget is not None else 0.0
         if chosen and (lost_last_time or (budget is not None and spent + cost > budget.seconds)):
             break
         taken[group_key] += 1

@@ -1,9 +1,9 @@
 """The life of jobs on a worker: drain a queue, run each claimed job outside any transaction, end them.
 
 A drain claims as many due jobs as this process expects to finish within one flush window
-(`END_FLUSH_SECONDS`, priced with the durations it measured per job kind: short jobs come many per
-claim, a long one or one of a kind not measured yet alone, so a long job never holds others back;
-see `claims.Budget`), runs them one after the other and
+(`END_FLUSH_SECONDS`, priced with the durations it measured per stage: short jobs come many per claim,
+a long one or one of a stage not measured yet alone, so a long job never holds others back; see
+`claims.Budget`), runs them one after the other and
 records their ends together (`ending.jobs_end`: one transaction per flush). A flush is due when the
 claimed jobs are done or when the oldest unrecorded end has waited a flush window, checked before
 every job, so an end waits behind at most one job that turned out slower than its kind usually is.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
@@ -34,20 +35,25 @@ PACE_WEIGHT = 0.2  # weight of the newest duration in a queue's moving average
 
 
 class Pace:
-    """This process's moving average of job durations per kind: what a claim can take (`claims.Budget`)."""
+    """This process's moving average of job durations per stage (the jobs of a stage do the same work):
+    what a claim can take (`claims.Budget`). Bounded: the stages seen longest ago are forgotten."""
+
+    REMEMBERED = 4096
 
     def __init__(self) -> None:
-        self._seconds: dict[str, float] = {}
+        self._seconds: OrderedDict[int, float] = OrderedDict()
 
-    def expected(self, kind: str) -> float | None:
-        return self._seconds.get(kind)
+    def expected(self, stage_id: int) -> float | None:
+        return self._seconds.get(stage_id)
 
     def budget(self) -> claims.Budget:
         return claims.Budget(seconds=engine_setting("END_FLUSH_SECONDS"), expected=self.expected)
 
-    def measured(self, kind: str, seconds: float) -> None:
-        previous = self._seconds.get(kind)
-        self._seconds[kind] = seconds if previous is None else previous + PACE_WEIGHT * (seconds - previous)
+    def measured(self, stage_id: int, seconds: float) -> None:
+        previous = self._seconds.pop(stage_id, None)
+        self._seconds[stage_id] = seconds if previous is None else previous + PACE_WEIGHT * (seconds - previous)
+        if len(self._seconds) > self.REMEMBERED:
+            self._seconds.popitem(last=False)
 
 
 pace = Pace()
@@ -120,7 +126,7 @@ def _run_claimed(jobs: list[Job]) -> dict[int, str]:
             began = time.monotonic()
             outcome = _call_handler(job)
             ran_at = time.monotonic()
-            pace.measured(job.kind, ran_at - began)
+            pace.measured(job.stage_id, ran_at - began)
             pending.append((job, outcome, began, ran_at))
         states.update(_flush(pending))
     finally:

@@ -102,37 +102,35 @@ def test_a_domain_bug_in_one_on_end_costs_that_job_alone(db):
 
 
 def test_a_claim_takes_short_jobs_many_at_a_time_and_a_long_or_unknown_one_alone(db):
-    with transaction.atomic():
-        stage = stages.stage_create(kind=diagnostics.STAGE_KIND, ref="mixed", stream="diag:mixed")
-        stages.stage_start_round(
-            stage=stage,
-            jobs=[probe(f"mixed:short:{i}", queue=PRIVATE_QUEUE) for i in range(3)]
-            + [stages.JobSpec(key=f"mixed:long:{i}", kind=BAD_END, payload={}, queue=PRIVATE_QUEUE) for i in range(2)]
-            + [probe(f"mixed:tail:{i}", queue=PRIVATE_QUEUE) for i in range(3)],
-        )
-    measured = {diagnostics.JOB_KIND: 0.001, BAD_END: 1.0}
+    # Three stages in claim order; the middle one's jobs were measured long, the others short.
+    short = start_stage([probe(f"mixed:short:{i}", queue=PRIVATE_QUEUE) for i in range(3)], ref="mixed-short")
+    long = start_stage([probe(f"mixed:long:{i}", queue=PRIVATE_QUEUE) for i in range(2)], ref="mixed-long")
+    tail = start_stage([probe(f"mixed:tail:{i}", queue=PRIVATE_QUEUE) for i in range(3)], ref="mixed-tail")
+    measured = {short.pk: 0.001, long.pk: 1.0, tail.pk: 0.001}
     budget = claims.Budget(seconds=0.05, expected=measured.get)
 
-    def claim() -> list[str]:
-        return [job.key for job in claims.jobs_claim(queue=PRIVATE_QUEUE, limit=50, budget=budget)]
+    def claim(with_budget: claims.Budget) -> list[str]:
+        return [job.key for job in claims.jobs_claim(queue=PRIVATE_QUEUE, limit=50, budget=with_budget)]
 
-    assert claim() == [f"mixed:short:{i}" for i in range(3)]  # the long one does not fit behind them
-    assert claim() == ["mixed:long:0"]  # alone, although over the budget: the first always comes
-    assert claim() == ["mixed:long:1"]
-    assert claim() == [f"mixed:tail:{i}" for i in range(3)]
-    unknown = claims.Budget(seconds=0.05, expected=lambda kind: None)
+    assert claim(budget) == [f"mixed:short:{i}" for i in range(3)]  # the long one does not fit behind them
+    assert claim(budget) == ["mixed:long:0"]  # alone, although over the budget: the first always comes
+    assert claim(budget) == ["mixed:long:1"]
+    assert claim(budget) == [f"mixed:tail:{i}" for i in range(3)]
     start_stage([probe(f"unknown:{i}", queue=PRIVATE_QUEUE) for i in range(2)], ref="unknown")
-    assert len(claims.jobs_claim(queue=PRIVATE_QUEUE, limit=50, budget=unknown)) == 1  # not measured yet
+    assert claim(budget) == ["unknown:0"]  # a stage not measured yet: as if long
 
 
-def test_a_kind_measured_as_short_becomes_cheap_and_a_slow_spell_makes_it_dear():
+def test_a_stage_measured_as_short_becomes_cheap_and_a_slow_spell_makes_it_dear():
     pace = Pace()
-    assert pace.expected("k") is None
-    pace.measured("k", 0.001)
-    assert pace.expected("k") == pytest.approx(0.001)
+    assert pace.expected(1) is None
+    pace.measured(1, 0.001)
+    assert pace.expected(1) == pytest.approx(0.001)
     for _ in range(30):
-        pace.measured("k", 2.0)
-    assert pace.expected("k") == pytest.approx(2.0, rel=0.01)
+        pace.measured(1, 2.0)
+    assert pace.expected(1) == pytest.approx(2.0, rel=0.01)
+    for stage_id in range(2, Pace.REMEMBERED + 2):
+        pace.measured(stage_id, 0.1)
+    assert pace.expected(1) is None  # forgotten: the longest ago seen
 
 
 @pytest.mark.timeout(120)

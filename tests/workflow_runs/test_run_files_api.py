@@ -18,7 +18,7 @@ def test_the_detail_shows_the_first_files_and_the_total(admin_client, tenant):
     body = admin_client.get(f"/api/workflow-runs/{run.pk}").json()
     assert [f["index"] for f in body["files"]] == list(range(200))
     assert body["filesTotal"] == 250
-    assert body["fileCounts"] == {FileStatus.COMPLETED: 200, FileStatus.FAILED: 50}
+    assert {status: n for status, n in body["fileCounts"].items() if n} == {"completed": 200, "failed": 50}
 
 
 def test_the_files_endpoint_pages_through_every_file_and_filters_by_status(member_client, tenant):
