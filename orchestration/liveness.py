@@ -2,8 +2,8 @@
 leases to run out, that the jobs held by processes of this same host that no longer exist were lost.
 
 A job records its holder as `host:pid` (`leases.worker_name`). On the same host, the holder is gone if
-no process has that pid any more, or if the process that has it now was created after the job was
-claimed (the pid was reused: a restarted container counts its pids from 1 again). A process created
+no process has that pid any more (or only its zombie), or if the process that has it now was created
+after the job was claimed (the pid was reused: a restarted container counts its pids from 1 again). A process created
 within `CLOCK_SKEW_SECONDS` of the claim is given the benefit of the doubt (its lease runs out as usual).
 
 So after a whole-stack restart, the first worker to start expires the leases of the jobs the restart
@@ -30,7 +30,10 @@ CLOCK_SKEW_SECONDS = 5.0  # between this host's clock (process start) and Postgr
 
 def holder_is_dead(*, pid: int, claimed_at: datetime | None) -> bool:
     try:
-        created = psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # killed, not reaped yet (an init that does not reap)
+            return True
+        created = process.create_time()
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:  # exists but cannot be inspected: not ours to judge
