@@ -61,8 +61,9 @@ def retention_batch() -> int:
 
 def retention_cutoff(*, days: float | None = None) -> datetime:
     """Now minus the retention age, by PostgreSQL's clock."""
+    seconds = (retention_days() if days is None else days) * 86400
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now() - make_interval(secs => %s)", [(retention_days() if days is None else days) * 86400])
+        cursor.execute("SELECT now() - make_interval(secs => %s)", [seconds])
         (cutoff,) = cursor.fetchone()
     assert isinstance(cutoff, datetime)
     return cutoff

@@ -58,7 +58,8 @@ def campaign_delete(*, campaign: Campaign) -> None:
         # Result tables are emptied with plain DELETEs: the ORM's cascade would load every row first.
         for model in (DomainScore, HttpResult, DnsResult, GeneratedDomain):
             model.objects.filter(campaign=locked)._raw_delete(model.objects.db)
-        stage_ids = list(CampaignPhase.objects.filter(campaign=locked, stage__isnull=False).values_list("stage_id", flat=True))
+        phases = CampaignPhase.objects.filter(campaign=locked, stage__isnull=False)
+        stage_ids = list(phases.values_list("stage_id", flat=True))
         stream = locked.stream
         locked.delete()
         # What the engine holds for it: its phases' stages with every job, and its event stream.
