@@ -21,10 +21,12 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import ForeignObjectRel
 
 from . import metrics
 from .models import FINISHED_STATES, Event, EventStream, Job, Stage, StageStatus
@@ -69,7 +71,7 @@ def retention_cutoff(*, days: float | None = None) -> datetime:
     return cutoff
 
 
-def _delete_batch(sql: str, params: list[object]) -> int:
+def _delete_batch(sql: str, params: list[Any]) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
@@ -94,10 +96,14 @@ def _unreferenced_condition() -> str:
     """`NOT EXISTS` a row pointing at the stage, for every foreign key to Stage but the jobs' (read from
     the model registry, so the engine names no domain table): a domain keeps the stages it references."""
     conditions = []
-    for relation in Stage._meta.related_objects:
-        if relation.related_model is Job or not (relation.many_to_one or relation.one_to_one):
+    # Hidden relations too: a domain that names no reverse accessor (`related_name="+"`) still refers.
+    for relation in Stage._meta.get_fields(include_hidden=True):
+        if not isinstance(relation, ForeignObjectRel) or relation.many_to_many:
             continue
-        table = relation.related_model._meta.db_table
+        model = relation.related_model
+        if not isinstance(model, type) or model is Job:
+            continue
+        table = model._meta.db_table
         column = relation.field.column
         conditions.append(f"NOT EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = s.id)")
     return " AND ".join(conditions) or "TRUE"

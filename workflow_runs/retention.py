@@ -47,7 +47,7 @@ def run_files_prune(cutoff: datetime, limit: int) -> int:
             [[str(status) for status in FINISHED], cutoff, limit],
         )
         names = [name for (name,) in cursor.fetchall()]
-    storage = RunFile._meta.get_field("file").storage  # type: ignore[attr-defined]
+    storage = RunFile._meta.get_field("file").storage
     for name in names:
         try:
             storage.delete(name)
