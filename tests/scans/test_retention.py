@@ -53,6 +53,7 @@ def test_pages_of_scans_finished_before_the_cutoff_are_pruned(tenant):
     assert ScanPage.objects.filter(scan=young).exists() and ScanPage.objects.filter(scan=running).exists()
 
 
+@pytest.mark.django_db(transaction=True)  # committed: the foreign keys are checked
 def test_deleting_a_finished_scan_removes_its_events_pages_jobs_and_stage(admin_client, tenant):
     scan = make_scan(tenant, status=ScanStatus.COMPLETED)
     other = make_scan(tenant, status=ScanStatus.COMPLETED)
