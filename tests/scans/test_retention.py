@@ -58,6 +58,7 @@ def test_deleting_a_finished_scan_removes_its_events_pages_jobs_and_stage(admin_
     scan = make_scan(tenant, status=ScanStatus.COMPLETED)
     other = make_scan(tenant, status=ScanStatus.COMPLETED)
     stage_id = scan.stage_id
+    assert stage_id is not None
 
     response = admin_client.delete(f"/api/scans/{scan.pk}")
 
