@@ -171,3 +171,15 @@ def test_the_prune_task_is_routed_to_the_control_lane_and_ticks_hourly():
     entry = settings.CELERY_BEAT_SCHEDULE["engine-prune"]
     assert entry["task"] == "orchestration.prune" and entry["schedule"] == 3600.0
     assert settings.RELAY_ENGINE["RETENTION_DAYS"] == 30 and settings.RELAY_ENGINE["RETENTION_BATCH"] == 1000
+
+
+def test_the_task_prunes_with_every_registered_pruner():
+    from orchestration import tasks
+
+    events.emit(stream="ret:task", type="tick")
+    Event.objects.filter(stream="ret:task").update(created_at=days_ago(DAYS + 1))
+
+    counts = tasks.prune()
+
+    assert {"jobs", "stages", "events", "task_results", "workflow_runs.files", "scans.pages"} <= set(counts)
+    assert counts["events"] == 1 and not Event.objects.filter(stream="ret:task").exists()
