@@ -193,6 +193,7 @@ CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_TASK_ROUTES = {
     "orchestration.reconcile": {"queue": "control"},
     "orchestration.recover_expired_jobs": {"queue": "control"},
+    "orchestration.flush_progress": {"queue": "control"},
     "campaigns.rehydrate": {"queue": "control"},
     "control.workflow_runs.reconcile_credits": {"queue": "control"},
     "control.workflow_runs.reset_monthly_credits": {"queue": "control"},
@@ -208,6 +209,7 @@ def _tick(task: str, seconds: float) -> dict[str, object]:
 CELERY_BEAT_SCHEDULE = {
     "engine-reconcile": _tick("orchestration.reconcile", env_float("RELAY_RECONCILE_INTERVAL_SECONDS", 1.0)),
     "engine-recover": _tick("orchestration.recover_expired_jobs", env_float("RELAY_RECOVER_INTERVAL_SECONDS", 5.0)),
+    "engine-progress": _tick("orchestration.flush_progress", env_float("RELAY_PROGRESS_FLUSH_INTERVAL_SECONDS", 1.0)),
     "campaigns-rehydrate": _tick("campaigns.rehydrate", env_float("RELAY_CAMPAIGN_REHYDRATE_INTERVAL_SECONDS", 30.0)),
     # Control plane: balance == sum of the ledger for every account (logs and counts a mismatch).
     "credits-reconcile": _tick(
@@ -249,6 +251,8 @@ RELAY_ENGINE = {
     "RECOVERY_MAX_FAILURES": env_int("RELAY_RECOVERY_MAX_FAILURES", 3),
     # How long a worker keeps trying to record a job's end while the database is unreachable.
     "END_RETRY_SECONDS": env_float("RELAY_END_RETRY_SECONDS", 120.0),
+    # Per-item progress of one stream is published at most once per this interval (orchestration/progress.py).
+    "PROGRESS_INTERVAL_SECONDS": env_float("RELAY_PROGRESS_INTERVAL_SECONDS", 0.5),
     # Running jobs of a cancelled stage that have not stopped by then are abandoned (ended `cancelled`).
     "CANCEL_GRACE_SECONDS": env_float("RELAY_CANCEL_GRACE_SECONDS", 60.0),
     # Retention: finished jobs and stages, events, task results, uploaded files and stored pages older

@@ -19,12 +19,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 
+from .announce import CHANNEL_PREFIX, announce_after_commit
 from .models import Event
-from .redis_client import get_redis
+from .progress import publish_pending
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "relay:events:"
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -32,8 +32,10 @@ REPLAY_BATCH = 500  # events per read while replaying a stream
 
 
 def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None) -> Event:
-    """Record an event (inside the caller's transaction) and announce it after commit."""
+    """Record an event (inside the caller's transaction) and announce it after commit. Progress the
+    stream still holds back (`progress.py`) is published first, so a lifecycle event follows it."""
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        publish_pending(cursor, stream=stream)
         cursor.execute(
             """
             INSERT INTO orchestration_eventstream (name, last_seq) VALUES (%s, 1)
@@ -44,14 +46,7 @@ def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None) -> Ev
         )
         (seq,) = cursor.fetchone()
         event = Event.objects.create(stream=stream, seq=seq, type=type, payload=payload or {})
-
-    def announce() -> None:
-        try:
-            get_redis().publish(CHANNEL_PREFIX + stream, str(seq))
-        except Exception:  # followers also poll on their keep-alive tick
-            logger.warning("events.announce_failed stream=%s seq=%s", stream, seq, exc_info=True)
-
-    transaction.on_commit(announce)
+    announce_after_commit(stream=stream, seq=seq)
     return event
 
 

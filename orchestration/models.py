@@ -160,6 +160,19 @@ class EventStream(models.Model):
 
     name = models.CharField(max_length=200, primary_key=True)
     last_seq = models.BigIntegerField(default=0)
+    # Coalesced progress (`progress.py`): items noted since the last progress event, and when that was.
+    # (Database defaults: the engine inserts stream rows in SQL.)
+    pending_type = models.CharField(max_length=64, blank=True, db_default="")
+    pending_items = models.JSONField(null=True, blank=True)
+    pending_truncated = models.BooleanField(db_default=False)
+    progress_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["progress_at"], condition=models.Q(pending_items__isnull=False), name="eventstream_pending"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} (last seq {self.last_seq})"

@@ -1,12 +1,13 @@
 """Thin Celery entry points: ids in, one service call.
 
 Data lane: `drain` (one per doorbell, on the queue it drains). Control lane (queue `control`, its own
-worker process): the reconciler, the sweeper and retention, which must never wait behind data jobs.
+worker process): the reconciler, the sweeper, the progress flush and retention, which must never wait behind
+data jobs.
 """
 
 from celery import shared_task
 
-from . import cancel, dispatch, recovery, retention, runner
+from . import cancel, dispatch, progress, recovery, retention, runner
 from .redis_client import get_redis
 
 CONTROL_QUEUE = "control"
@@ -32,6 +33,11 @@ def reconcile() -> dict[str, int]:
 @shared_task(name="orchestration.recover_expired_jobs", ignore_result=True)
 def recover_expired_jobs() -> int:
     return recovery.recover_expired_jobs() + cancel.abandon_overdue_cancelled_jobs()
+
+
+@shared_task(name="orchestration.flush_progress", ignore_result=True)
+def flush_progress() -> int:
+    return progress.flush_due()
 
 
 @shared_task(name="orchestration.prune", ignore_result=True)

@@ -2,9 +2,11 @@
 ending transaction) and the run's fan-in (exactly once per round).
 
 Hot rows: a worker ends the files it ran together (`record_file_outcomes`: one statement for their
-rows, one `files_progress` event), so a run's stage row and event stream row are taken once per flush,
-not once per file; `on_end` does not also update the run row: the run's round counters are read from
-the stage while it runs and written once by `finalise_run`.
+rows, the changed files noted for a coalesced `files_progress` event), so a run's stage row and event
+stream row are taken once per flush, not once per file, and the stream carries a few progress events a
+second however many workers end its files (`orchestration/progress.py`); `on_end` does not also update
+the run row: the run's round counters are read from the stage while it runs and written once by
+`finalise_run`.
 
 Lock order: an end takes file rows → event stream → stage (the engine's order); Continue and the start
 service take run → credit account → files → stage → stream. They never overlap on one run: Continue
@@ -22,7 +24,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from orchestration import events, fencing, metrics, stages
+from orchestration import events, fencing, metrics, progress, stages
 from orchestration.db import bound_cursor
 from orchestration.errors import WORKER_LOST, JobError
 from orchestration.models import Job, JobState, Stage
@@ -146,10 +148,10 @@ def _emit_file(*, run_id: str, index: int, status: str, code: str = "", message:
 
 
 def _emit_files(*, run_id: str, files: list[tuple[int, str, str, str]]) -> None:
-    """One `files_progress` event for files that changed together (a worker's flush, a batch end, a
-    cancel): their index and new status, and the error of those that did not complete. A live page
-    reads the per-file table from the API when one arrives; lifecycle events (`run_started`,
-    `run_finished`, …) stay one per change."""
+    """Note files that changed together (a worker's flush, a batch end, a cancel) for the run's next
+    coalesced `files_progress` event: their index and new status, and the error of those that did not
+    complete. A live page reads the per-file table from the API when one arrives; lifecycle events
+    (`run_started`, `run_finished`, …) stay one per change and follow the progress noted before them."""
     items: list[dict[str, Any]] = []
     for index, status, code, message in files:
         item: dict[str, Any] = {"index": index, "status": status}
@@ -157,8 +159,7 @@ def _emit_files(*, run_id: str, files: list[tuple[int, str, str, str]]) -> None:
             item.update(errorCode=code, errorMessage=message[:500])
         items.append(item)
         metrics.incr("relay_workflow_files_total", status=status)
-    if items:
-        events.emit(stream=f"run:{run_id}", type="files_progress", payload={"files": items})
+    progress.note(stream=f"run:{run_id}", type="files_progress", items=items)
 
 
 def record_file_outcome(job: Job) -> None:

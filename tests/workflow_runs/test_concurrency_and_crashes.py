@@ -185,7 +185,7 @@ def test_a_worker_killed_mid_file_loses_no_file_and_captures_nothing_twice(
     assert (job.state, job.attempts) == (JobState.SUCCEEDED, 2)  # the killed attempt and the recovered one
     assert loopback.started["slow.txt"] == 2
     progress = Event.objects.filter(stream=f"run:{run_id}", type="files_progress")
-    completed = [item["index"] for e in progress for item in e.payload["files"] if item["status"] == C]
+    completed = [item["index"] for e in progress for item in e.payload["items"] if item["status"] == C]
     assert sorted(completed) == [0, 1, 2]  # each file completed once
     # The round settled in the finaliser's transaction: once, although one file's job ran twice.
     assert entries(tenant, "reserve") == [3] and entries(tenant, "capture") == [3]

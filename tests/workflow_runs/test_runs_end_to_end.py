@@ -56,7 +56,7 @@ def test_a_per_file_run_processes_every_file_and_finalises_once(celery_worker, a
     assert types[0] == "run_started" and types[-1] == "run_finished"
     assert types.count("run_finished") == 1
     progress = Event.objects.filter(stream=f"run:{run_id}", type="files_progress")
-    changed = sorted((item["index"], item["status"]) for event in progress for item in event.payload["files"])
+    changed = sorted((item["index"], item["status"]) for event in progress for item in event.payload["items"])
     assert changed == [(0, FileStatus.COMPLETED), (1, FileStatus.COMPLETED), (2, FileStatus.COMPLETED)]
     assert balance(tenant) == (0, 6)
     assert entries(tenant, "reserve") == [5, 4] and entries(tenant, "capture") == [5, 4]

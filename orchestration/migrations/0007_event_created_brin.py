@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orchestration', '0005_job_table_autovacuum'),
+        ('orchestration', '0006_event_stream_progress'),
     ]
 
     operations = [
