@@ -198,6 +198,7 @@ CELERY_TASK_ROUTES = {
     "control.workflow_runs.reconcile_credits": {"queue": "control"},
     "control.workflow_runs.reset_monthly_credits": {"queue": "control"},
     "control.core.purge_idempotency_keys": {"queue": "control"},
+    "orchestration.prune": {"queue": "control"},
 }
 
 
@@ -221,6 +222,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": _tick(
         "control.core.purge_idempotency_keys", env_float("RELAY_IDEMPOTENCY_PURGE_INTERVAL_SECONDS", 3600.0)
     ),
+    # Retention (orchestration/retention.py): finished history older than RETENTION_DAYS, in batches.
+    "engine-prune": _tick("orchestration.prune", env_float("RELAY_RETENTION_INTERVAL_SECONDS", 3600.0)),
 }
 
 # Idempotency-Key responses are replayed for at least this long (core/idempotency.py).
@@ -252,6 +255,10 @@ RELAY_ENGINE = {
     "PROGRESS_INTERVAL_SECONDS": env_float("RELAY_PROGRESS_INTERVAL_SECONDS", 0.5),
     # Running jobs of a cancelled stage that have not stopped by then are abandoned (ended `cancelled`).
     "CANCEL_GRACE_SECONDS": env_float("RELAY_CANCEL_GRACE_SECONDS", 60.0),
+    # Retention: finished jobs and stages, events, task results, uploaded files and stored pages older
+    # than this are deleted by the control lane, at most RETENTION_BATCH rows per statement.
+    "RETENTION_DAYS": env_float("RELAY_RETENTION_DAYS", 30.0),
+    "RETENTION_BATCH": env_int("RELAY_RETENTION_BATCH", 1000),
 }
 
 LOGGING = {

@@ -1,12 +1,13 @@
 """Thin Celery entry points: ids in, one service call.
 
 Data lane: `drain` (one per doorbell, on the queue it drains). Control lane (queue `control`, its own
-worker process): the reconciler, the sweeper and the progress flush, which must never wait behind data jobs.
+worker process): the reconciler, the sweeper, the progress flush and retention, which must never wait behind
+data jobs.
 """
 
 from celery import shared_task
 
-from . import cancel, dispatch, progress, recovery, runner
+from . import cancel, dispatch, progress, recovery, retention, runner
 from .redis_client import get_redis
 
 CONTROL_QUEUE = "control"
@@ -37,3 +38,9 @@ def recover_expired_jobs() -> int:
 @shared_task(name="orchestration.flush_progress", ignore_result=True)
 def flush_progress() -> int:
     return progress.flush_due()
+
+
+@shared_task(name="orchestration.prune", ignore_result=True)
+def prune() -> dict[str, int]:
+    """Retention: delete finished history older than RETENTION_DAYS, a few seconds' worth per tick."""
+    return retention.prune()

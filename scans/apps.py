@@ -5,6 +5,7 @@ class ScansConfig(AppConfig):
     name = "scans"
 
     def ready(self) -> None:
-        from . import jobs
+        from . import jobs, retention
 
         jobs.register()
+        retention.register()

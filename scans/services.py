@@ -17,7 +17,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from core.exceptions import ApplicationError, Conflict
-from orchestration import cancel, events, fencing, metrics, stages
+from orchestration import cancel, events, fencing, metrics, retention, stages
 from orchestration.db import retry_on_conflict
 from orchestration.models import Job, JobState, Priority, Stage
 from tenants.fair_share import tenant_fairness_key
@@ -320,6 +320,20 @@ def scan_cancel(*, scan: Scan, actor: User) -> CancelOutcome:
     logger.info("scans.scan_cancel tenant=%s scan=%s actor=%s", scan.tenant_id, scan.pk, actor.pk)
     scan.refresh_from_db()
     return CancelOutcome(scan=scan, already=False)
+
+
+def scan_delete(*, scan: Scan, actor: User) -> None:
+    """Delete a finished scan with everything it left: executions, stored pages, its stage and jobs,
+    its events. 409 `scan_running` while it is pending or running (cancel it first)."""
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().get(pk=scan.pk)
+        if scan.status not in FINAL_STATUSES:
+            raise Conflict(f"The scan is {scan.status}: cancel it before deleting it.", code="scan_running")
+        stage_id, stream = scan.stage_id, scan.stream
+        scan.delete()  # its executions and pages go with it (CASCADE)
+        retention.stage_forget(stage_id)
+        retention.stream_forget(stream)
+    logger.info("scans.scan_deleted tenant=%s scan=%s actor=%s", scan.tenant_id, scan.pk, actor.pk)
 
 
 def _executions_cancel(*, scan_id: Any, services: Sequence[str] | None = None) -> list[str]:

@@ -6,6 +6,7 @@ class WorkflowRunsConfig(AppConfig):
     verbose_name = "Workflow runs"
 
     def ready(self) -> None:
-        from . import jobs
+        from . import jobs, retention
 
         jobs.register()
+        retention.register()

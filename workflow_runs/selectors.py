@@ -94,6 +94,8 @@ def continue_state(
         return blocked("run_cancelled")
     if not files:
         return blocked("nothing_to_retry")
+    if run.files.filter(status__in=[FileStatus.FAILED, FileStatus.PENDING], file="").exists():
+        return blocked("files_expired")
     if run.files.filter(
         status__in=[FileStatus.FAILED, FileStatus.PENDING], retry_attempt__gte=run.max_retry_count
     ).exists():

@@ -8,8 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from core.exceptions import Conflict
-from orchestration import events
-from orchestration.models import Stage
+from orchestration import events, retention
 from tenants.models import Tenant, User
 
 from ..models import (
@@ -59,8 +58,15 @@ def campaign_delete(*, campaign: Campaign) -> None:
         # Result tables are emptied with plain DELETEs: the ORM's cascade would load every row first.
         for model in (DomainScore, HttpResult, DnsResult, GeneratedDomain):
             model.objects.filter(campaign=locked)._raw_delete(model.objects.db)
-        Stage.objects.filter(pk__in=CampaignPhase.objects.filter(campaign=locked).values("stage_id")).delete()
+        phases = CampaignPhase.objects.filter(campaign=locked, stage__isnull=False)
+        stage_ids = list(phases.values_list("stage_id", flat=True))
+        stream = locked.stream
         locked.delete()
+        # What the engine holds for it: its phases' stages with every job, and its event stream.
+        for stage_id in stage_ids:
+            retention.stage_forget(stage_id)
+        retention.stream_forget(stream)
+    logger.info("campaign.deleted campaign=%s tenant=%s", campaign.pk, campaign.tenant_id)
 
 
 def campaign_set_mode(*, campaign: Campaign, mode: str, actor: User | None) -> Campaign:

@@ -77,6 +77,15 @@ class ScanDetailApi(APIView):
     def get(self, request: Request, scan_id: Any) -> Response:
         return Response(ScanSerializer(selectors.scan_get(user=user_of(request), scan_id=scan_id)).data)
 
+    @extend_schema(responses={204: None, 403: None, 409: None})
+    def delete(self, request: Request, scan_id: Any) -> Response:
+        """Delete a finished scan with its results and events (tenant admins); 409 while it runs."""
+        scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
+        if not user_of(request).is_tenant_admin:
+            raise ApplicationError("Only a tenant admin may delete a scan.", code="permission_denied", status=403)
+        services.scan_delete(scan=scan, actor=user_of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class ScanRetryApi(APIView):
     """Retry failed services: `{"services": [...]}` or `{}` for every retryable one. 400 with a code per

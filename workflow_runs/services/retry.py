@@ -65,6 +65,12 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
         )
         if not files:
             raise ApplicationError("No file of this run is failed or pending.", code="nothing_to_retry")
+        if run.files.filter(status__in=RETRYABLE, file="").exists():
+            # Retention deleted the uploads of this long-finished run (workflow_runs/retention.py).
+            raise Conflict(
+                "The run's uploaded files were deleted after the retention period: start a new run.",
+                code="files_expired",
+            )
         exhausted = [(index, name, attempt) for index, name, _, attempt in files if attempt >= run.max_retry_count]
         if exhausted:
             raise ApplicationError(
