@@ -164,7 +164,7 @@ def _pipeline_after(
     request: HttpRequest, campaign: Campaign, error: ActionError | None, *, at: str | None
 ) -> HttpResponse:
     campaign.refresh_from_db()
-    context = {**pipeline_context(campaign), "error_at": at}
+    context = {**pipeline_context(campaign), "error_at": at, "oob": True}
     return fragment(request, "console/fragments/pipeline.html", context, error=error)
 
 
