@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,11 @@ class WebProcess:
                 self.process.wait(timeout=10)
 
 
-def start_web(*, env: dict[str, str] | None = None, timeout: float = 60.0) -> WebProcess:
-    port = free_port()
+def start_web(*, port: int | None = None, env: dict[str, str] | None = None, timeout: float = 60.0) -> WebProcess:
+    """Start uvicorn on `port` (a free one by default) and wait until it answers."""
+    port = port or free_port()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"web-{port}.log"
+    log_path = LOG_DIR / f"web-{port}-{time.monotonic_ns()}.log"
     web_env = {
         **os.environ,
         "RELAY_DATABASE_NAME": str(connection.settings_dict["NAME"]),
@@ -65,8 +67,6 @@ def start_web(*, env: dict[str, str] | None = None, timeout: float = 60.0) -> We
 
 
 def _wait_ready(web: WebProcess, timeout: float) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if web.process.poll() is not None:

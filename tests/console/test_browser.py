@@ -9,8 +9,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from campaigns.models import Campaign, DnsPersona
-from campaigns.services.campaigns import campaign_create
+from campaigns.services.campaigns import campaign_create, campaign_set_mode
 from devstack.accounts import TEST_PASSWORD
+from devstack.web import start_web
 from workflow_runs.models import FileStatus, RunFile, RunStatus, WorkflowRun
 
 from ..campaigns.factories import DEAD_PORT, dns_persona, http_persona
@@ -215,3 +216,26 @@ def test_a_ten_thousand_file_run_page_loads_quickly(tenant, tenant_admin, page, 
     screenshot("run-10000-files")
     print(f"console.run_page_10000_files load_seconds={elapsed:.3f}")
     assert elapsed < 2.0, f"the 10,000-file run page took {elapsed:.2f}s"
+
+
+def test_a_page_catches_up_after_its_stream_was_cut(tenant, tenant_member, chromium, screenshot):
+    """The web process goes away under an open page; what happened meanwhile shows once it is back
+    (the stream resumes from the last event id and every live fragment is fetched again)."""
+    web = start_web()
+    context = chromium.new_context(base_url=web.url)
+    page = context.new_page()
+    try:
+        campaign = campaign_create(tenant=tenant, name="Cut")
+        sign_in(page, tenant_member)
+        page.goto(f"/console/campaigns/{campaign.pk}")
+        live(page)
+        web.stop()
+        expect(page.locator("[data-live-dot]")).to_have_attribute("data-state", "closed")
+        campaign_set_mode(campaign=campaign, mode="full_sequence", actor=None)  # while nobody listens
+        web = start_web(port=web.port)
+        live(page)
+        expect(page.get_by_test_id("mode-toggle").get_by_label("Full sequence")).to_be_checked()
+        expect(page.get_by_test_id("event-log").locator("[data-event-type=mode_changed]")).to_have_count(1)
+    finally:
+        context.close()
+        web.stop()
