@@ -24,7 +24,7 @@ from tenants.selectors import get_scoped
 from . import config_forms, live
 from .access import ActionError, attempt, console_user, fragment, require_tenant_admin, tenant_page
 
-LABELS = {
+LABELS: dict[str, str] = {
     Phase.DOMAIN_GENERATION: "Domain generation",
     Phase.DNS_VALIDATION: "DNS validation",
     Phase.HTTP_KEYWORD_VALIDATION: "HTTP keyword validation",

@@ -92,8 +92,8 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 def run_new(request: HttpRequest) -> HttpResponse:
     user = console_user(request)
-    data = request.POST.copy()
-    data.setlist("files", request.FILES.getlist("files"))
+    # The API reads one multipart body: the form's fields and its files side by side.
+    data: dict[str, Any] = {**request.POST.dict(), "files": request.FILES.getlist("files")}
 
     def start() -> str:
         serializer = RunStartSerializer(data=data)

@@ -60,4 +60,6 @@ class UserAdmin(BaseUserAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         queryset: QuerySet[User] = super().get_queryset(request)
         user = admin_user(request)
-        return queryset if user.is_platform_admin else queryset.filter(tenant_id=user.tenant_id)
+        if user.is_platform_admin:
+            return queryset
+        return queryset.filter(tenant_id=user.tenant_id) if user.tenant_id else queryset.none()

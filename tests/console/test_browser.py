@@ -33,7 +33,7 @@ def live(page: Page) -> None:
     expect(page.locator("[data-live-dot]")).to_have_attribute("data-state", "open")
 
 
-def fill_config(page: Page, phase: str, values: dict[str, str], *, personas: list[str] = ()) -> None:
+def fill_config(page: Page, phase: str, values: dict[str, str], *, personas: tuple[str, ...] = ()) -> None:
     box = page.get_by_test_id(f"config-{phase}")
     for name, value in values.items():
         field = box.locator(f"[name={name}]")
@@ -86,9 +86,9 @@ def test_a_campaign_configured_in_the_browser_runs_live_fails_and_is_retried(
     screenshot("campaign-missing-configs")
     page.get_by_test_id("configure-now-dns_validation").click()
     expect(page.get_by_test_id("config-dns_validation").locator("input[name=personaIds]")).to_be_focused()
-    fill_config(page, "dns_validation", {"batch_size": "10"}, personas=[str(dns.pk)])
+    fill_config(page, "dns_validation", {"batch_size": "10"}, personas=(str(dns.pk),))
     fill_config(
-        page, "http_keyword_validation", {"keywords": "pricing, login", "batch_size": "10"}, personas=[str(http.pk)]
+        page, "http_keyword_validation", {"keywords": "pricing, login", "batch_size": "10"}, personas=(str(http.pk),)
     )
     fill_config(page, "analysis", {"keyword": "pricing", "batch_size": "10"})
     for phase in ("dns_validation", "http_keyword_validation", "analysis"):
