@@ -3,7 +3,9 @@ person acted (field errors, 409 `missingPhases`, the role error)."""
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from campaigns.models import CampaignPhase
 from campaigns.services.campaigns import campaign_create, campaign_set_mode, phase_config_set
 from scans.models import ExecutionStatus, Scan, ServiceExecution
 from tenants.models import Role
@@ -128,6 +130,21 @@ def test_later_start_buttons_are_hidden_in_full_sequence(tenant, tenant_member):
 
     assert 'data-testid="start-domain_generation"' in full
     assert 'data-testid="start-dns_validation"' not in full
+
+
+def test_a_phase_that_failed_twice_shows_the_recovery_steps_and_its_retry_as_the_one_action(tenant, tenant_member):
+    campaign = campaign_create(tenant=tenant, name="c")
+    CampaignPhase.objects.filter(campaign=campaign, phase="domain_generation").update(status="completed")
+    CampaignPhase.objects.filter(campaign=campaign, phase="dns_validation").update(
+        status="failed", attempts=2, error="resolvers_unreachable", failed_at=timezone.now()
+    )
+
+    body = browser_for(tenant_member).get(f"/console/campaigns/{campaign.pk}/pipeline").content.decode()
+
+    assert 'data-testid="recovery-steps"' in body
+    assert 'data-state="paused"' in body
+    assert body.count('class="primary"') == 1
+    assert 'class="primary" data-testid="retry-dns_validation"' in body
 
 
 def test_a_member_gets_the_role_error_on_admin_only_actions(tenant, tenant_member):
