@@ -19,6 +19,7 @@ from scans import selectors as scan_selectors
 from scans import services as scan_services
 from scans.api.serializers import ScanCreateSerializer
 from scans.conf import DEFAULT_SERVICES
+from tenants.models import Tenant
 from tenants.selectors import acting_tenant
 from workflow_runs.api.presenters import run_summary
 from workflow_runs.api.serializers import RunStartSerializer
@@ -48,6 +49,8 @@ def forms_context(request: HttpRequest) -> dict[str, Any]:
         "run_modes": RunMode.values,
         "scan_services": checks.names(),
         "default_services": DEFAULT_SERVICES,
+        # A platform admin names the tenant it acts for (as in the API).
+        "tenants": Tenant.objects.order_by("name") if user.is_platform_admin else [],
     }
 
 
@@ -126,6 +129,8 @@ def scan_new(request: HttpRequest) -> HttpResponse:
     body: dict[str, Any] = {"url": request.POST.get("url", ""), "services": request.POST.getlist("services")}
     if request.POST.get("max_attempts"):
         body["max_attempts"] = request.POST["max_attempts"]
+    if request.POST.get("tenant"):
+        body["tenant"] = request.POST["tenant"]
     keywords = [word.strip() for word in request.POST.get("keywords", "").split(",") if word.strip()]
     if keywords:
         body["keywords"] = keywords

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
+from . import auth_views as auth_views_console
 from . import campaign_views, dashboard_views, run_views, scan_views
 from .converters import PhaseActionConverter
 
@@ -8,11 +9,7 @@ register_converter(PhaseActionConverter, "action")
 app_name = "console"
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", auth_views_console.ConsoleLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", dashboard_views.dashboard, name="dashboard"),
     path("lists", dashboard_views.lists_fragment, name="dashboard-lists"),

@@ -5,14 +5,14 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.models import CampaignPhase
+from campaigns.models import Campaign, CampaignPhase
 from campaigns.services.campaigns import campaign_create, campaign_set_mode, phase_config_set
 from scans.models import ExecutionStatus, Scan, ServiceExecution
 from tenants.models import Role
 from workflow_runs.models import FileStatus
 
 from ..campaigns.factories import generation_config
-from ..helpers import make_tenant, make_user
+from ..helpers import make_user
 from ..workflow_runs.factories import fund, make_template, run_in_state
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +58,18 @@ def test_a_wrong_password_shows_the_error_on_the_sign_in_page(tenant_admin):
     response = Client().post("/console/login/", {"username": tenant_admin.username, "password": "nope"})
     assert response.status_code == 200
     assert "didn't match" in response.content.decode()
+
+
+def test_sign_in_is_throttled_like_the_apis_login(tenant_admin, settings):
+    client = Client(REMOTE_ADDR="10.30.0.1")
+    for _ in range(10):  # the API's per-username budget (RELAY_LOGIN_RATE_PER_USERNAME, 10/min)
+        client.post("/console/login/", {"username": tenant_admin.username, "password": "nope"})
+
+    response = client.post("/console/login/", {"username": tenant_admin.username, "password": "s3cret-pass!"})
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "Too many sign-in attempts" in response.content.decode()
 
 
 def test_the_dashboard_lists_only_the_tenants_own_objects(tenant, other_tenant, tenant_member):
@@ -206,7 +218,15 @@ def test_a_scan_card_shows_its_attempts_and_whether_it_can_retry(tenant, tenant_
     assert 'data-testid="retry-check-meta"' in body
 
 
-def test_a_platform_admin_without_a_tenant_may_use_the_console():
-    make_tenant()
-    user = make_user(tenant=None, role=Role.PLATFORM_ADMIN)
-    assert browser_for(user).get("/console/").status_code == 200
+def test_a_platform_admin_names_the_tenant_it_creates_for(tenant):
+    client = browser_for(make_user(tenant=None, role=Role.PLATFORM_ADMIN))
+    assert 'name="tenant"' in client.get("/console/").content.decode()
+
+    unnamed = htmx(client, "/console/campaigns/new", {"name": "ops"})
+    named = htmx(client, "/console/campaigns/new", {"name": "ops", "tenant": str(tenant.pk)})
+
+    assert unnamed.status_code == 400
+    assert "A platform admin must name the tenant." in unnamed.content.decode()
+    assert named.status_code == 200
+    campaign = Campaign.objects.get(name="ops")
+    assert (campaign.tenant_id, named["HX-Redirect"]) == (tenant.pk, f"/console/campaigns/{campaign.pk}")
