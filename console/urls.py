@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
 from . import auth_views as auth_views_console
-from . import campaign_views, dashboard_views, run_views, scan_views
+from . import campaign_views, dashboard_views, persona_views, run_views, scan_views
 from .converters import PhaseActionConverter
 
 register_converter(PhaseActionConverter, "action")
@@ -29,6 +29,9 @@ urlpatterns = [
         campaign_views.phase_action,
         name="campaign-phase",
     ),
+    path("personas", persona_views.personas_page, name="personas"),
+    path("personas/<str:kind>/new", persona_views.persona_save, name="persona-new"),
+    path("personas/<str:kind>/<uuid:persona_id>", persona_views.persona_save, name="persona"),
     path("runs/<uuid:run_id>", run_views.run_page, name="run"),
     path("runs/<uuid:run_id>/summary", run_views.summary_fragment, name="run-summary"),
     path("runs/<uuid:run_id>/files", run_views.files_fragment, name="run-files"),

@@ -107,7 +107,19 @@ def test_a_campaign_configured_in_the_browser_runs_live_fails_and_is_retried(
     expect(page.get_by_test_id("event-log").locator("[data-event-type=phase_failed]")).to_have_count(1)
     screenshot("campaign-failed")
 
-    DnsPersona.objects.filter(pk=dns.pk).update(nameservers=[f"127.0.0.1:{dns_server.port}"])  # fix the persona
+    # Fix the persona on the personas page, then retry the failed phase.
+    campaign_url = page.url
+    page.goto("/console/personas")
+    card = page.get_by_test_id("persona-dns-loopback dns")
+    card.locator("[name=nameservers]").fill("not-an-address")
+    card.get_by_role("button", name="Save").click()
+    expect(card.get_by_test_id("field-error-nameservers")).to_contain_text("is not an IP address")
+    card.locator("[name=nameservers]").fill(f"127.0.0.1:{dns_server.port}")
+    card.get_by_role("button", name="Save").click()
+    expect(card.get_by_test_id("saved")).to_be_visible()
+    screenshot("personas")
+    assert DnsPersona.objects.get(pk=dns.pk).nameservers == [f"127.0.0.1:{dns_server.port}"]
+    page.goto(campaign_url)
     page.get_by_test_id("retry-dns_validation").click()
     expect(page.get_by_test_id("campaign-status")).to_have_text("completed", timeout=120_000)
     for phase in ("dns_validation", "http_keyword_validation", "analysis"):

@@ -11,7 +11,7 @@ from scans.models import ExecutionStatus, Scan, ServiceExecution
 from tenants.models import Role
 from workflow_runs.models import FileStatus
 
-from ..campaigns.factories import generation_config
+from ..campaigns.factories import dns_persona, generation_config
 from ..helpers import make_user
 from ..workflow_runs.factories import fund, make_template, run_in_state
 
@@ -173,6 +173,25 @@ def test_a_member_gets_the_role_error_on_admin_only_actions(tenant, tenant_membe
     retry = htmx(client, f"/console/scans/{scan.pk}/retry", {"services": "meta"})
     assert retry.status_code == 403
     assert "Only the scan&#x27;s author or a tenant admin may retry it." in retry.content.decode()
+
+
+def test_personas_are_edited_with_the_apis_validation_and_roles(tenant, other_tenant, tenant_admin, tenant_member):
+    persona = dns_persona(tenant, 53)
+    theirs = dns_persona(other_tenant, 53)
+    url = f"/console/personas/dns/{persona.pk}"
+
+    refused = htmx(browser_for(tenant_member), url, {"nameservers": "127.0.0.1:5353"})
+    invalid = htmx(browser_for(tenant_admin), url, {"nameservers": "nope"})
+    saved = htmx(browser_for(tenant_admin), url, {"nameservers": "127.0.0.1:5353", "retries": "2"})
+
+    assert refused.status_code == 403
+    assert invalid.status_code == 400
+    assert "is not an IP address or IP:port." in invalid.content.decode()
+    assert saved.status_code == 200
+    persona.refresh_from_db()
+    assert (persona.nameservers, persona.retries) == (["127.0.0.1:5353"], 2)
+    assert htmx(browser_for(tenant_admin), f"/console/personas/dns/{theirs.pk}", {}).status_code == 404
+    assert "loopback dns" in browser_for(tenant_member).get("/console/personas").content.decode()
 
 
 def test_continue_shows_its_cost_before_it_is_confirmed(tenant, tenant_admin):
