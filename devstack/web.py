@@ -56,7 +56,19 @@ def start_web(*, port: int | None = None, env: dict[str, str] | None = None, tim
         "RELAY_LOG_LEVEL": "WARNING",
         **(env or {}),
     }
-    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        # Open SSE streams never end by themselves: a stop closes them after a second.
+        "--timeout-graceful-shutdown",
+        "1",
+    ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=web_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
