@@ -60,9 +60,10 @@ def _progress(phase: dict[str, Any], configs: dict[str, dict[str, Any]]) -> dict
     total = progress["batches"]
     done = progress["succeeded"] + progress["failed"] + progress["errored"]
     started = phase["startedAt"]
-    elapsed = (timezone.now() - started).total_seconds() if started else 0.0
-    rate = done / elapsed if elapsed > 0 and done else 0.0
     running = phase["status"] == "in_progress"
+    ended = None if running else (phase["completedAt"] or phase["failedAt"])  # a finished phase's rate stays
+    elapsed = ((ended or timezone.now()) - started).total_seconds() if started else 0.0
+    rate = done / elapsed if elapsed > 0 and done else 0.0
     size = batch_size(phase=phase["phase"], config=configs.get(phase["phase"], {}))
     domains = configs.get(Phase.DOMAIN_GENERATION, {}).get("num_domains")
     return {
