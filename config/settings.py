@@ -115,6 +115,17 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "relay"}
 }
 
+# --- Event streams (SSE) --------------------------------------------------------------------------
+# Open streams per user and per tenant, counted in Redis across every web process (core/sse.py,
+# orchestration/stream_slots.py). A stream's slot is a lease its web process renews every keep-alive
+# tick; a web process that dies frees its slots when their leases run out.
+RELAY_SSE_MAX_PER_USER = env_int("RELAY_SSE_MAX_PER_USER", 20)
+RELAY_SSE_MAX_PER_TENANT = env_int("RELAY_SSE_MAX_PER_TENANT", 200)
+RELAY_SSE_KEEPALIVE_SECONDS = env_float("RELAY_SSE_KEEPALIVE_SECONDS", 15.0)
+RELAY_SSE_SLOT_LEASE_SECONDS = env_float("RELAY_SSE_SLOT_LEASE_SECONDS", 60.0)
+# Redis connections a web process uses for stream slots, besides its one pub/sub connection.
+RELAY_SSE_REDIS_CONNECTIONS = env_int("RELAY_SSE_REDIS_CONNECTIONS", 4)
+
 # --- Egress (core/egress.py): what tenant-directed connections may reach -----------------------------
 # Denied by default: loopback, private, link-local, CGNAT, multicast, reserved, metadata addresses, and
 # ports other than these. ALLOW / DENY: comma-separated `CIDR` or `CIDR:port` entries (deny wins).
