@@ -8,6 +8,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
@@ -15,7 +16,7 @@ from redis.exceptions import RedisError
 
 from orchestration import stream_slots
 from orchestration.events import sse_response
-from tenants.auth import authenticated_user
+from tenants.auth import request_user
 from tenants.models import User
 from tenants.selectors import scoped
 
@@ -40,16 +41,27 @@ def stream_caps(user: User) -> list[tuple[str, int]]:
     return caps
 
 
+def _caller_and_object(request: HttpRequest, queryset: QuerySet[Any], pk: Any) -> tuple[User | None, Model | None]:
+    """Runs on an executor thread and gives its database connection back before the stream starts:
+    an open stream holds no connection of the pool (its reads borrow one each time)."""
+    try:
+        user = request_user(request)
+        if user is None or not (user.tenant_id or user.is_platform_admin):
+            return user, None
+        return user, scoped(queryset.filter(pk=pk), user=user).first()
+    finally:
+        connection.close()
+
+
 async def object_event_stream(request: HttpRequest, *, queryset: QuerySet[Any], pk: Any) -> HttpResponseBase:
     """Stream the events of `queryset.get(pk=pk)` (a model with a `stream` property) to its tenant."""
     if request.method != "GET":
         return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
-    user = await authenticated_user(request)
+    user, found = await sync_to_async(_caller_and_object, thread_sensitive=False)(request, queryset, pk)
     if user is None:
         return _error(401, "not_authenticated", "Authentication credentials were not provided.")
     if not (user.tenant_id or user.is_platform_admin):
         return _error(403, "permission_denied", "You do not have permission to perform this action.")
-    found: Model | None = await sync_to_async(lambda: scoped(queryset.filter(pk=pk), user=user).first())()
     if found is None:
         return _error(404, "not_found", "Not found.")
     try:
