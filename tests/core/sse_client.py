@@ -4,6 +4,7 @@ fit in one event loop, and closing one is a real disconnect."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +44,8 @@ class Stream:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
@@ -87,8 +86,9 @@ async def open_stream(port: int, path: str, token: str, *, last_event_id: int | 
 
 def redis_connections_of(web: WebProcess) -> int:
     """TCP connections the web process holds to Redis (its pub/sub connection and its pools)."""
-    import psutil
     from urllib.parse import urlsplit
+
+    import psutil
 
     port = urlsplit(settings.REDIS_URL).port
     return sum(
