@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Sequence
 
 from django.conf import settings
+from redis.commands.core import AsyncScript
 
 from .redis_client import get_async_redis
 
@@ -109,14 +110,19 @@ class SlotKeeper:
         self._to_remove: list[tuple[tuple[str, ...], str]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    def _script(self, source: str) -> AsyncScript:
+        """Sent once, then called by its SHA (EVALSHA; redis-py loads it again after a Redis restart)."""
+        if source not in self._scripts:
+            self._scripts[source] = get_async_redis().register_script(source)
+        return self._scripts[source]
 
     async def acquire(self, caps: Sequence[tuple[str, int]]) -> Slot:
         """A slot in every key of `caps` (`(key, cap)` pairs), or `CapReached` naming the first full key."""
         slot = Slot(self, tuple(redis_key(key) for key, _ in caps))
-        client = get_async_redis()
-        refused = await client.eval(
-            ACQUIRE_SCRIPT, len(caps), *slot.keys, slot.member, lease_seconds(), *(cap for _, cap in caps)
-        )
+        acquire = self._script(ACQUIRE_SCRIPT)
+        refused = await acquire(keys=slot.keys, args=[slot.member, lease_seconds(), *(cap for _, cap in caps)])
         if int(refused):
             slot.released = True
             key, cap = caps[int(refused) - 1]
@@ -173,7 +179,7 @@ class SlotKeeper:
             return
         keys = [key for slot in held for key in slot.keys]
         members = [slot.member for slot in held for _ in slot.keys]
-        await get_async_redis().eval(RENEW_SCRIPT, len(keys), *keys, lease_seconds(), *members)
+        await self._script(RENEW_SCRIPT)(keys=keys, args=[lease_seconds(), *members])
 
     def held(self) -> int:
         return len(self._held)
