@@ -202,3 +202,21 @@ def test_open_streams_keep_their_slots_past_one_lease_and_a_crashed_process_lose
     assert still_streaming
     assert freed and waited <= 6, waited  # one lease (3 s) and some slack
     assert afterwards.status == 200
+
+
+def test_without_redis_a_stream_is_a_503_in_the_envelope_not_a_500(settings, tenant):
+    from django.test import AsyncClient
+
+    from devstack.ports import free_port
+
+    run, user_token = a_run(tenant), token(make_user(tenant=tenant))
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+
+    async def scenario():
+        response = await AsyncClient().get(path(run), headers={"Authorization": f"Token {user_token}"})
+        return response.status_code, response.json(), response["Retry-After"]
+
+    status, body, retry_after = asyncio.run(scenario())
+
+    assert status == 503 and body["error"]["code"] == "streams_unavailable"
+    assert int(retry_after) > 0
