@@ -191,7 +191,10 @@ class StreamHub:
                     failures += 1
                     continue
                 if message is not None:
-                    self._dispatch(message)
+                    try:
+                        self._dispatch(message)
+                    except Exception:  # a message of an unexpected shape must not end the reader
+                        logger.warning("events.hub_dispatch_failed", exc_info=True)
         finally:
             await self._drop(self._pubsub)
 
