@@ -1,0 +1,71 @@
+"""A real web process (uvicorn, as the Procfile runs it) for tests, pointed at the database they use."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import connection
+
+from .ports import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / ".data" / "test-logs"
+
+
+@dataclass
+class WebProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: the process ends without closing anything (a crashed web process)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def start_web(*, env: dict[str, str] | None = None, timeout: float = 60.0) -> WebProcess:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"web-{uuid.uuid4().hex[:8]}.log"
+    port = free_port()
+    web_env = {
+        **os.environ,
+        "RELAY_DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "RELAY_DB_POOL": "1",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--no-access-log", "--backlog", "4096"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=web_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    web = WebProcess(process=process, port=port, log_path=log_path)
+    try:
+        wait_for_port(port, timeout=timeout)
+    except TimeoutError:
+        web.kill()
+        raise RuntimeError(f"web process did not listen:\n{web.log()[-4000:]}") from None
+    return web
