@@ -109,6 +109,9 @@ WHITENOISE_USE_FINDERS = True  # admin and Swagger assets are served by the ASGI
 MEDIA_ROOT = Path(env_str("RELAY_MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
 MEDIA_URL = "media/"
 DATA_UPLOAD_MAX_NUMBER_FILES = 10_000
+# Every request body, uploads included, is refused (413) past this while it streams in, before Django
+# writes it to disk (core/body_limit.py, the ASGI application's outer layer).
+RELAY_MAX_REQUEST_BYTES = env_int("RELAY_MAX_REQUEST_BYTES", 200_000_000)
 # A JSON body (and the non-file part of a multipart body) over this answers 413 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RELAY_MAX_JSON_BODY_BYTES", 2_621_440)
 RELAY_API_MAX_JSON_DEPTH = env_int("RELAY_API_MAX_JSON_DEPTH", 32)
@@ -119,6 +122,17 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "relay"}
 }
+
+# --- Event streams (SSE) --------------------------------------------------------------------------
+# Open streams per user and per tenant, counted in Redis across every web process (core/sse.py,
+# orchestration/stream_slots.py). A stream's slot is a lease its web process renews every keep-alive
+# tick; a web process that dies frees its slots when their leases run out.
+RELAY_SSE_MAX_PER_USER = env_int("RELAY_SSE_MAX_PER_USER", 20)
+RELAY_SSE_MAX_PER_TENANT = env_int("RELAY_SSE_MAX_PER_TENANT", 200)
+RELAY_SSE_KEEPALIVE_SECONDS = env_float("RELAY_SSE_KEEPALIVE_SECONDS", 15.0)
+RELAY_SSE_SLOT_LEASE_SECONDS = env_float("RELAY_SSE_SLOT_LEASE_SECONDS", 60.0)
+# Redis connections a web process uses for stream slots, besides its one pub/sub connection.
+RELAY_SSE_REDIS_CONNECTIONS = env_int("RELAY_SSE_REDIS_CONNECTIONS", 4)
 
 # --- Egress (core/egress.py): what tenant-directed connections may reach -----------------------------
 # Denied by default: loopback, private, link-local, CGNAT, multicast, reserved, metadata addresses, and

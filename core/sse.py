@@ -1,37 +1,75 @@
 """The SSE endpoint of one tenant-owned object: the same 405/401/403/404 answers as the REST API, then
-the object's event stream (replay from `Last-Event-ID`, then live). For async views: a waiting client
-holds no thread."""
+the caps on open streams (429 past them), then the object's event stream (replay from `Last-Event-ID`,
+then live). For async views: a waiting client holds no thread."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
+from redis.exceptions import RedisError
 
+from orchestration import stream_slots
 from orchestration.events import sse_response
-from tenants.auth import authenticated_user
+from tenants.auth import request_user
+from tenants.models import User
 from tenants.selectors import scoped
 
 from .api import error_body
 
+# A slot frees when any of the caller's streams closes, which nobody can foresee: try again soon.
+RETRY_AFTER_SECONDS = 10
 
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status)
+
+def _error(status: int, code: str, message: str, *, retry_after: int | None = None) -> JsonResponse:
+    response = JsonResponse(error_body(code, message), status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def stream_caps(user: User) -> list[tuple[str, int]]:
+    """The caps a stream of `user` counts against: theirs, and their tenant's."""
+    caps = [(f"sse:user:{user.pk}", int(settings.RELAY_SSE_MAX_PER_USER))]
+    if user.tenant_id:
+        caps.append((f"sse:tenant:{user.tenant_id}", int(settings.RELAY_SSE_MAX_PER_TENANT)))
+    return caps
+
+
+def _caller_and_object(request: HttpRequest, queryset: QuerySet[Any], pk: Any) -> tuple[User | None, Model | None]:
+    """Runs on an executor thread and gives its database connection back before the stream starts:
+    an open stream holds no connection of the pool (its reads borrow one each time)."""
+    try:
+        user = request_user(request)
+        if user is None or not (user.tenant_id or user.is_platform_admin):
+            return user, None
+        return user, scoped(queryset.filter(pk=pk), user=user).first()
+    finally:
+        connection.close()
 
 
 async def object_event_stream(request: HttpRequest, *, queryset: QuerySet[Any], pk: Any) -> HttpResponseBase:
     """Stream the events of `queryset.get(pk=pk)` (a model with a `stream` property) to its tenant."""
     if request.method != "GET":
         return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
-    user = await authenticated_user(request)
+    user, found = await sync_to_async(_caller_and_object, thread_sensitive=False)(request, queryset, pk)
     if user is None:
         return _error(401, "not_authenticated", "Authentication credentials were not provided.")
     if not (user.tenant_id or user.is_platform_admin):
         return _error(403, "permission_denied", "You do not have permission to perform this action.")
-    found: Model | None = await sync_to_async(lambda: scoped(queryset.filter(pk=pk), user=user).first())()
     if found is None:
         return _error(404, "not_found", "Not found.")
-    return sse_response(request, stream=found.stream)  # type: ignore[attr-defined]
+    try:
+        slot = await stream_slots.acquire(caps=stream_caps(user))
+    except stream_slots.CapReached as full:
+        whose = "your tenant" if ":tenant:" in full.key else "you"
+        message = f"Too many open event streams: {whose} may hold {full.cap} at once. Close one and retry."
+        return _error(429, "too_many_streams", message, retry_after=RETRY_AFTER_SECONDS)
+    except RedisError:
+        return _error(503, "streams_unavailable", "Event streams are unavailable right now.", retry_after=5)
+    return sse_response(request, stream=found.stream, slot=slot)  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
-"""A real web process (uvicorn, the ASGI app as the Procfile runs it) for browser tests: pages, the
-API and the SSE streams, pointed at the database the tests use."""
+"""A real web process (uvicorn, as the Procfile runs it) for tests, pointed at the database they use;
+and the browser the console's browser tests drive."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connection
 
-from .ports import free_port
+from .ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".data" / "test-logs"
@@ -29,68 +28,64 @@ class WebProcess:
     log_path: Path
 
     @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: the process ends without closing anything (a crashed web process)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
-def start_web(*, port: int | None = None, env: dict[str, str] | None = None, timeout: float = 60.0) -> WebProcess:
-    """Start uvicorn on `port` (a free one by default) and wait until it answers."""
-    port = port or free_port()
+def start_web(
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    port: int | None = None,
+    graceful_shutdown: float | None = None,
+) -> WebProcess:
+    """uvicorn on `port` (a free one by default). `graceful_shutdown`: seconds a stop waits for open
+    requests (SSE streams never end by themselves) before closing them; uvicorn's default otherwise."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"web-{port}-{time.monotonic_ns()}.log"
+    log_path = LOG_DIR / f"web-{uuid.uuid4().hex[:8]}.log"
+    port = port or free_port()
     web_env = {
         **os.environ,
         "RELAY_DATABASE_NAME": str(connection.settings_dict["NAME"]),
-        "RELAY_LOG_LEVEL": "WARNING",
+        "RELAY_DB_POOL": "1",
         **(env or {}),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        # Open SSE streams never end by themselves: a stop closes them after a second.
-        "--timeout-graceful-shutdown",
-        "1",
-    ]
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--no-access-log", "--backlog", "4096"]
+    if graceful_shutdown is not None:
+        command += ["--timeout-graceful-shutdown", str(graceful_shutdown)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=web_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     web = WebProcess(process=process, port=port, log_path=log_path)
-    _wait_ready(web, timeout)
+    try:
+        wait_for_port(port, timeout=timeout)
+    except TimeoutError:
+        web.kill()
+        raise RuntimeError(f"web process did not listen:\n{web.log()[-4000:]}") from None
     return web
-
-
-def _wait_ready(web: WebProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if web.process.poll() is not None:
-            raise RuntimeError(f"the web process exited early:\n{web.log()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{web.url}/console/login/", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    web.stop()
-    raise TimeoutError(f"the web process did not answer within {timeout}s:\n{web.log()[-4000:]}")
 
 
 def find_chromium() -> str | None:

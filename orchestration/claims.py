@@ -1,11 +1,12 @@
 """Claims: a worker takes due jobs of a queue itself, in fair order, within every group's cap.
 
-A claim is one short transaction:
+A claim is one short transaction, sent to PostgreSQL in one flight (pipeline mode) by a drain:
 1. a transaction-scoped advisory lock, so that the running counts read in step 2 stay true until this
-   claim commits (a cap holds exactly across all workers; claims are a few milliseconds);
-2. the due candidates in `priority DESC, fair_key, id` order (one scan of the `job_claim_order`
-   index), skipping rows other transactions hold and groups at their cap;
-3. `queued → running` for the chosen ones, guarded on the state, with a fresh claim token each.
+   claim commits (a cap holds exactly across all workers); held for the server's work only, a fraction
+   of a millisecond, never across a round trip to the worker;
+2. one statement: the due candidates in `priority DESC, fair_key, id` order (one scan of the
+   `job_claim_order` index), skipping rows other transactions hold and groups at their cap, the ones
+   that fit (below), and `queued → running` for those, each with a fresh claim token.
 
 Several at once only as far as they fit a time budget (`Budget`: the drain's flush window, priced
 with the durations this process measured per stage — the jobs of one stage do the same work, while one
@@ -21,13 +22,14 @@ claim moved it to `running`, and only the holder of its token can end it.
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
+from psycopg.pq import TransactionStatus
 
 from . import job_metrics, leases
 from .conf import engine_setting
@@ -42,8 +44,11 @@ _JOB_FIELDS = list(Job._meta.concrete_fields)
 _JOB_COLUMNS = ", ".join(f"j.{field.column}" for field in _JOB_FIELDS)
 
 
-# Due jobs of one queue in claim order, skipping rows other transactions hold and groups at their cap.
-_CANDIDATES = """
+# Due jobs of one queue in claim order, skipping rows other transactions hold and groups at their cap;
+# then the ones this claim takes: each group's first `room` candidates, in claim order, as long as the
+# budget lasts (the first always), ending before a job that was lost with its worker unless it comes
+# first (then alone). Every condition only gets worse down the order, so what is taken is a prefix.
+_CLAIM = f"""
     WITH load AS (
         SELECT group_key, count(*) AS running FROM orchestration_job
         WHERE state = 'running' GROUP BY group_key
@@ -51,7 +56,7 @@ _CANDIDATES = """
         SELECT load.group_key, coalesce(share.max_running, %(default_cap)s) - load.running AS room
         FROM load LEFT JOIN orchestration_fairshare AS share ON share.group_key = load.group_key
     ), candidates AS (
-        SELECT id, group_key, error_code, stage_id FROM orchestration_job AS j
+        SELECT id, group_key, error_code, stage_id, priority, fair_key FROM orchestration_job AS j
         WHERE queue = %(queue)s AND state = 'queued' AND available_at <= now()
           AND NOT EXISTS (SELECT 1 FROM room WHERE room.group_key = j.group_key AND room.room <= 0)
           AND NOT EXISTS (
@@ -61,104 +66,93 @@ _CANDIDATES = """
         ORDER BY priority DESC, fair_key, id
         LIMIT %(scan)s
         FOR UPDATE SKIP LOCKED
+    ), ranked AS (
+        SELECT c.id, c.priority, c.fair_key, c.error_code = %(lost)s AS lost,
+               coalesce(priced.seconds, %(unknown_cost)s) AS cost,
+               row_number() OVER (PARTITION BY c.group_key ORDER BY c.priority DESC, c.fair_key, c.id) AS nth,
+               coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
+                                    WHERE share.group_key = c.group_key), %(default_cap)s) AS room
+        FROM candidates AS c
+        LEFT JOIN room ON room.group_key = c.group_key
+        LEFT JOIN unnest(%(priced_stages)s::bigint[], %(priced_seconds)s::float8[]) AS priced(stage_id, seconds)
+            ON priced.stage_id = c.stage_id
+    ), ordered AS (
+        SELECT id, row_number() OVER w AS position, sum(cost) OVER w AS spent, bool_or(lost) OVER w AS lost_so_far
+        FROM ranked WHERE nth <= room
+        WINDOW w AS (ORDER BY priority DESC, fair_key, id ROWS UNBOUNDED PRECEDING)
+    ), chosen AS (
+        SELECT id FROM ordered
+        WHERE position = 1 OR (position <= %(limit)s AND spent <= %(budget)s AND NOT lost_so_far)
     )
+    UPDATE orchestration_job AS j
+    SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
+        lease_owner = replace(gen_random_uuid()::text, '-', ''),
+        lease_expires_at = now() + make_interval(secs => %(lease)s), started_at = now(), finished_at = NULL
+    FROM chosen WHERE j.id = chosen.id  -- queued: `candidates` row-locked them in this statement
+    RETURNING {_JOB_COLUMNS}
 """
 
-_CLAIM_SET = """
-    SET state = 'running', attempts = j.attempts + 1, worker = %(worker)s,
-        lease_expires_at = now() + make_interval(secs => %(lease)s), started_at = now(), finished_at = NULL
-"""
+PRICED_STAGES = 128  # the stages a claim knows the price of: the ones this process measured last
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How much work one claim may take: `seconds` of expected run time, each job priced by
-    `expected(stage_id)` (None: not known, so as long as can be)."""
+    """How much work one claim may take: `seconds` of expected run time, each job priced by the
+    seconds measured for its stage (`known`); a stage not in `known` is priced as long as can be."""
 
     seconds: float
-    expected: Callable[[int], float | None]
-
-    def cost(self, stage_id: int) -> float:
-        known = self.expected(stage_id)
-        return float("inf") if known is None else known
+    known: Mapping[int, float]
 
 
 def jobs_claim(*, queue: str, limit: int = 1, budget: Budget | None = None) -> list[Job]:
     """Claim up to `limit` due jobs of `queue` for this process (within `budget`, when given; the first
     job always). Returns them `running`, leased."""
+    known = list(budget.known.items())[-PRICED_STAGES:] if budget is not None else []
     params: dict[str, Any] = {
         "queue": queue,
         "scan": limit * 4 if limit > 1 else 1,
+        "limit": limit,
+        "budget": budget.seconds if budget is not None else math.inf,
+        "unknown_cost": math.inf if budget is not None else 0.0,
+        "priced_stages": [stage_id for stage_id, _ in known],
+        "priced_seconds": [seconds for _, seconds in known],
+        "lost": WORKER_LOST,
         "default_cap": default_max_running(),
         "worker": leases.worker_name(),
         "lease": engine_setting("LEASE_SECONDS"),
     }
-    with transaction.atomic(), bound_cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
-        if limit == 1:
-            # One job: the cap filter above is enough, so pick and claim in one statement.
-            cursor.execute(
-                f"""{_CANDIDATES}
-                UPDATE orchestration_job AS j {_CLAIM_SET}, lease_owner = %(token)s
-                FROM candidates WHERE j.id = candidates.id AND j.state = 'queued'
-                RETURNING {_JOB_COLUMNS}
-                """,
-                {**params, "token": uuid.uuid4().hex},
-            )
-            rows = cursor.fetchall()
-        else:
-            rows = _claim_many(cursor, params=params, limit=limit, budget=budget)
+    rows = _locked_claim(params)
     jobs = [_job_from_row(row) for row in rows]
     jobs.sort(key=lambda job: (-job.priority, job.fair_key, job.pk))
     job_metrics.jobs_claimed(jobs)
     return jobs
 
 
-def _claim_many(cursor: Any, *, params: dict[str, Any], limit: int, budget: Budget | None) -> list[Any]:
-    """Several jobs: take each candidate while its group has room left, then claim them together."""
-    cursor.execute(
-        f"""{_CANDIDATES}
-        SELECT candidates.id, candidates.group_key, candidates.stage_id, candidates.error_code = %(lost)s,
-               coalesce(room.room, (SELECT max_running FROM orchestration_fairshare AS share
-                                    WHERE share.group_key = candidates.group_key), %(default_cap)s)
-        FROM candidates LEFT JOIN room ON room.group_key = candidates.group_key
-        """,
-        {**params, "lost": WORKER_LOST},
-    )
-    chosen = _within_caps(cursor.fetchall(), limit=limit, budget=budget)
-    if not chosen:
-        return []
-    cursor.execute(
-        f"""
-        UPDATE orchestration_job AS j {_CLAIM_SET}, lease_owner = c.token
-        FROM unnest(%(ids)s::bigint[], %(tokens)s::text[]) AS c(id, token)
-        WHERE j.id = c.id AND j.state = 'queued'
-        RETURNING {_JOB_COLUMNS}
-        """,
-        {**params, "ids": chosen, "tokens": [uuid.uuid4().hex for _ in chosen]},
-    )
-    return list(cursor.fetchall())
-
-
-def _within_caps(candidates: list[tuple[int, str, int, bool, int]], *, limit: int, budget: Budget | None) -> list[int]:
-    """Candidates come in claim order; take each while its group has room left and the budget lasts
-    (the first always). A job lost with its worker last time ends the batch: alone if it comes first,
-    else in the next claim. Never skips ahead: the batch ends at the first job that does not fit."""
-    taken: Counter[str] = Counter()
-    chosen: list[int] = []
-    spent = 0.0
-    for job_id, group_key, stage_id, lost_last_time, room in candidates:
-        if taken[group_key] >= room:
-            continue
-        cost = budget.cost(stage_id) if budget is not None else 0.0
-        if chosen and (lost_last_time or (budget is not None and spent + cost > budget.seconds)):
-            break
-        taken[group_key] += 1
-        chosen.append(job_id)
-        spent += cost
-        if lost_last_time or len(chosen) == limit:
-            break
-    return chosen
+def _locked_claim(params: dict[str, Any]) -> list[Any]:
+    """The claim statement after the claim lock, in a transaction of its own. Outside a transaction
+    (a drain), BEGIN, the lock, the claim and COMMIT go to PostgreSQL in one flight (psycopg pipeline
+    mode): the lock, which every claim of every worker takes, is held for the server's work only and
+    never while a busy or descheduled worker process gets round to its next statement."""
+    if connection.in_atomic_block:  # a caller's transaction (tests, a named claim): keep to it
+        with transaction.atomic(), bound_cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+            cursor.execute(_CLAIM, params)
+            return list(cursor.fetchall())
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        try:
+            with raw.pipeline(), raw.cursor() as control, raw.cursor() as claim:
+                control.execute("BEGIN")
+                control.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+                claim.execute(_CLAIM, params)
+                control.execute("COMMIT")
+                rows = claim.fetchall()
+        except BaseException:
+            if raw.info.transaction_status != TransactionStatus.IDLE:
+                raw.execute("ROLLBACK")  # the statements after a failed one were skipped, COMMIT too
+            raise
+    return list(rows)
 
 
 def _job_from_row(row: Any) -> Job:

@@ -7,26 +7,24 @@ after every announcement never skips one. The announcement only says "go look": 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 
-from .announce import CHANNEL_PREFIX, announce_after_commit
+from .announce import announce_after_commit
 from .models import Event
 from .progress import publish_pending
+from .stream_hub import current_hub
+from .stream_slots import Slot
 
 logger = logging.getLogger(__name__)
-
-KEEPALIVE_SECONDS = 15.0
-
 
 REPLAY_BATCH = 500  # events per read while replaying a stream
 
@@ -70,14 +68,20 @@ def format_sse(event: Event) -> str:
     return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
 
-async def follow(*, stream: str, after: int, keepalive: float = KEEPALIVE_SECONDS) -> AsyncGenerator[str, None]:
-    """Replay events after `after`, then follow live. Subscribes before replaying, so nothing committed
-    between the replay and the subscription is missed. Yields SSE frames (and keep-alive comments)."""
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
-    pubsub = client.pubsub()
-    await pubsub.subscribe(CHANNEL_PREFIX + stream)
+async def follow(
+    *, stream: str, after: int, keepalive: float | None = None, slot: Slot | None = None
+) -> AsyncGenerator[str, None]:
+    """Replay events after `after`, then follow live. Joins the process's stream hub (one Redis
+    subscription per stream, `stream_hub.py`) before replaying, so nothing committed between the replay
+    and the subscription is missed. Yields SSE frames, and a keep-alive comment on every tick without
+    news; PostgreSQL is read again on that tick too, in case an announcement was lost. Leaving (the
+    client went away) gives back the subscription and `slot`."""
+    tick = float(settings.RELAY_SSE_KEEPALIVE_SECONDS) if keepalive is None else keepalive
+    hub = current_hub()
+    bell = None
     fetch = sync_to_async(_events_after_in_worker_thread, thread_sensitive=False)
     try:
+        bell = await hub.join(stream, timeout=tick)
         yield "retry: 2000\n\n"
         while True:
             batch = await fetch(stream=stream, after=after)
@@ -86,15 +90,13 @@ async def follow(*, stream: str, after: int, keepalive: float = KEEPALIVE_SECOND
                 yield format_sse(event)
             if len(batch) == REPLAY_BATCH:
                 continue
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=keepalive)
-            if message is None:
+            if not await bell.wait(tick):
                 yield ": keep-alive\n\n"
-    except asyncio.CancelledError:  # the client went away
-        raise
     finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()
-        await client.aclose()
+        if bell is not None:
+            hub.leave(bell)
+        if slot is not None:
+            slot.release()
 
 
 def last_event_id(request: Any) -> int:
@@ -105,10 +107,25 @@ def last_event_id(request: Any) -> int:
         return 0
 
 
-def sse_response(request: Any, *, stream: str) -> StreamingHttpResponse:
-    """An SSE response for an async (ASGI) view: no thread is held while the client waits."""
-    response = StreamingHttpResponse(
-        follow(stream=stream, after=last_event_id(request)), content_type="text/event-stream"
+class EventStreamResponse(StreamingHttpResponse):
+    """Closes the follower as soon as the server stops sending (Django's own iteration leaves it to the
+    garbage collector), so its subscription and slot are given back at once."""
+
+    def __init__(self, follower: AsyncGenerator[str, None], **kwargs: Any) -> None:
+        super().__init__(follower, **kwargs)
+        self._follower = follower
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async with aclosing(self._follower) as parts:
+            async for part in parts:
+                yield self.make_bytes(part)
+
+
+def sse_response(request: Any, *, stream: str, slot: Slot | None = None) -> StreamingHttpResponse:
+    """An SSE response for an async (ASGI) view: no thread is held while the client waits. `slot` (a
+    stream cap's place) is released when the stream ends."""
+    response = EventStreamResponse(
+        follow(stream=stream, after=last_event_id(request), slot=slot), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

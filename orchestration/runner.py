@@ -47,7 +47,7 @@ class Pace:
         return self._seconds.get(stage_id)
 
     def budget(self) -> claims.Budget:
-        return claims.Budget(seconds=engine_setting("END_FLUSH_SECONDS"), expected=self.expected)
+        return claims.Budget(seconds=engine_setting("END_FLUSH_SECONDS"), known=self._seconds)
 
     def measured(self, stage_id: int, seconds: float) -> None:
         previous = self._seconds.pop(stage_id, None)
@@ -65,10 +65,12 @@ def queue_drain(queue: str) -> list[str]:
     Returns the keys of the jobs it ran."""
     deadline = time.monotonic() + engine_setting("DRAIN_SLICE_SECONDS")
     ran: list[str] = []
+    most = int(engine_setting("CLAIM_BATCH"))
+    limit = min(2, most)
     while True:
         dispatch.drain_looked(queue)
         try:
-            jobs = claims.jobs_claim(queue=queue, limit=int(engine_setting("CLAIM_BATCH")), budget=pace.budget())
+            jobs = claims.jobs_claim(queue=queue, limit=limit, budget=pace.budget())
         except DatabaseError:
             # Nothing was claimed (the claim is one transaction); the reconciler rings again.
             logger.warning("engine.claim_failed queue=%s", queue, exc_info=True)
@@ -77,6 +79,10 @@ def queue_drain(queue: str) -> list[str]:
             return ran
         if not jobs:
             return ran
+        # Ask for twice what the last claim took: a claim row-locks its candidates (four per job asked
+        # for), so a queue of long jobs, taken one at a time, is not scanned 200 rows deep per claim,
+        # and one of short jobs is back at the full batch after a few claims.
+        limit = min(most, 2 * len(jobs))
         ran += jobs_run(jobs)
         if time.monotonic() > deadline:
             dispatch.ring(queue, wanted=1)

@@ -160,7 +160,7 @@ def _insert_jobs(cursor: Any, *, stage: Stage, specs: Sequence[JobSpec], queues:
              recovery_failures, payload, error_code, error_message, worker, lease_owner, available_at, created_at)
         SELECT %s, %s, j.kind, j.key, 'queued', j.queue, %s, %s, j.fair_key, 0, j.max_attempts, 0, j.payload::jsonb,
                '', '', '', '', now(), now()
-        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::int[])
+        FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::int[])
             AS j(key, kind, payload, queue, fair_key, max_attempts)
         ON CONFLICT (key) WHERE state IN ('queued', 'running') DO NOTHING
         RETURNING id, key, queue

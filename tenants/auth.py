@@ -25,7 +25,8 @@ class TokenAuthentication(KnoxTokenAuthentication):
         return super().authenticate_credentials(token)
 
 
-def _authenticate(request: HttpRequest) -> User | None:
+def request_user(request: HttpRequest) -> User | None:
+    """The caller from an `Authorization: Token …` header or the session (synchronous)."""
     try:
         result = TokenAuthentication().authenticate(Request(request))
     except AuthenticationFailed:
@@ -49,4 +50,4 @@ async def authenticated_user(request: HttpRequest) -> User | None:
     if "HTTP_AUTHORIZATION" not in request.META and hasattr(request, "auser"):
         user = await request.auser()
         return user if isinstance(user, User) else None
-    return await sync_to_async(_authenticate)(request)
+    return await sync_to_async(request_user)(request)

@@ -106,7 +106,10 @@ def test_offset_start_fits_the_bigint_column(admin_client, offset_start, accepte
     ("field", "value", "accepted"),
     [
         ("num_domains", 0, False),
+        ("num_domains", 1, True),
+        ("num_domains", MAX_DOMAINS, True),
         ("num_domains", MAX_DOMAINS + 1, False),
+        ("batch_size", 1, True),
         ("batch_size", 50_000, True),
         ("batch_size", 50_001, False),
         ("batch_size", 0, False),

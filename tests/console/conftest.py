@@ -27,7 +27,7 @@ NO_BROWSER = (
 
 @pytest.fixture(scope="session")
 def web_server(django_db_setup: None) -> Iterator[WebProcess]:
-    web = start_web()
+    web = start_web(graceful_shutdown=1)
     yield web
     web.stop()
 

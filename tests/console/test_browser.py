@@ -244,7 +244,7 @@ def test_a_ten_thousand_file_run_page_loads_quickly(tenant, tenant_admin, page, 
 def test_a_page_catches_up_after_its_stream_was_cut(tenant, tenant_member, chromium, screenshot):
     """The web process goes away under an open page; what happened meanwhile shows once it is back
     (the stream resumes from the last event id and every live fragment is fetched again)."""
-    web = start_web()
+    web = start_web(graceful_shutdown=1)
     context = chromium.new_context(base_url=web.url)
     page = context.new_page()
     try:
@@ -255,7 +255,7 @@ def test_a_page_catches_up_after_its_stream_was_cut(tenant, tenant_member, chrom
         web.stop()
         expect(page.locator("[data-live-dot]")).to_have_attribute("data-state", "closed")
         campaign_set_mode(campaign=campaign, mode="full_sequence", actor=None)  # while nobody listens
-        web = start_web(port=web.port)
+        web = start_web(port=web.port, graceful_shutdown=1)
         live(page)
         expect(page.get_by_test_id("mode-toggle").get_by_label("Full sequence")).to_be_checked()
         expect(page.get_by_test_id("event-log").locator("[data-event-type=mode_changed]")).to_have_count(1)

@@ -77,9 +77,10 @@ class _SiteHandler(BaseHTTPRequestHandler):
 
     def _answer(self, body: bool) -> None:
         query = parse_qs(urlsplit(self.path).query)
-        if self.path.startswith("/redirect"):
+        everything_to = getattr(self.server, "redirect_everything_to", None)
+        if self.path.startswith("/redirect") or everything_to:
             self.send_response(302)
-            self.send_header("Location", query["to"][0])
+            self.send_header("Location", everything_to or query["to"][0])
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -117,8 +118,10 @@ class Site:
 
 
 @contextmanager
-def allowed_site() -> Iterator[Site]:
+def allowed_site(*, redirect_everything_to: str | None = None) -> Iterator[Site]:
+    """`redirect_everything_to`: every path answers 302 to it (campaign fetches always ask for `/`)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SiteHandler)
+    server.redirect_everything_to = redirect_everything_to  # type: ignore[attr-defined]
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -208,6 +208,21 @@ def test_a_campaign_fetch_to_a_denied_address_is_refused(strict, counter):
     assert counter.connections == 0
 
 
+@pytest.mark.parametrize("target", ["169.254.169.254", "10.0.0.1", "127.0.0.1", "[::1]", "shop.test"])
+def test_a_campaign_fetch_redirected_by_an_allowed_server_to_a_denied_address_connects_nowhere(strict, counter, target):
+    """Offsite redirects end the fetch; a same-host redirect to another port stays on the checked
+    address and port (`shop.test` is the fetched name itself)."""
+    with allowed_site(redirect_everything_to=f"http://{target}:{counter.port}/next") as redirecting:
+        strict.RELAY_EGRESS_ALLOW = f"127.0.0.1/32:{redirecting.port}"
+        persona = http_keyword_validation.FetchSettings(port=redirecting.port, timeout_seconds=5, max_redirects=3)
+        (fetch,) = http_keyword_validation.fetch_batch([("shop.test", ["127.0.0.1"])], [persona], [])
+    if target == "shop.test":
+        assert fetch.error == "too_many_redirects", fetch  # every hop went back to the allowed server
+    else:
+        assert fetch.signals.get("offsite_redirect") is True, fetch
+    assert counter.connections == 0
+
+
 def test_a_name_with_denied_and_allowed_addresses_is_fetched_from_the_allowed_one(strict, site):
     persona = http_keyword_validation.FetchSettings(port=site.port, timeout_seconds=5)
     addresses = ["169.254.169.254", "10.0.0.1", "127.0.0.2", "127.0.0.1"]  # only the last is allowed

@@ -107,7 +107,7 @@ def test_a_claim_takes_short_jobs_many_at_a_time_and_a_long_or_unknown_one_alone
     long = start_stage([probe(f"mixed:long:{i}", queue=PRIVATE_QUEUE) for i in range(2)], ref="mixed-long")
     tail = start_stage([probe(f"mixed:tail:{i}", queue=PRIVATE_QUEUE) for i in range(3)], ref="mixed-tail")
     measured = {short.pk: 0.001, long.pk: 1.0, tail.pk: 0.001}
-    budget = claims.Budget(seconds=0.05, expected=measured.get)
+    budget = claims.Budget(seconds=0.05, known=measured)
 
     def claim(with_budget: claims.Budget) -> list[str]:
         return [job.key for job in claims.jobs_claim(queue=PRIVATE_QUEUE, limit=50, budget=with_budget)]

@@ -24,10 +24,11 @@ from django.utils import timezone
 
 from core.exceptions import ApplicationError, PaymentRequired
 from orchestration import metrics
+from orchestration.db import bound_cursor
 from tenants.models import Tenant, User
 
 from .. import billing
-from ..models import CreditAccount, CreditLedgerEntry, CreditReason, CreditSource, RunFile, WorkflowRun
+from ..models import CreditAccount, CreditLedgerEntry, CreditReason, CreditSource, WorkflowRun
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,56 @@ def credits_reserve(
     return movement
 
 
+def _settle_files(
+    *, run: WorkflowRun, file_ids: Collection[int] | None, final: bool
+) -> dict[billing.Settlement, dict[str, int]]:
+    """Un-reserve the run's reserved files that settle now (`billing.settlement_for` of each status and
+    error code) and count them per settlement and outcome (`code or status`). In the database, grouped
+    by (status, code): a 100,000-file round costs two statements and no row in this process."""
+    ids = None if file_ids is None else list(file_ids)
+    with bound_cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT status, error_code FROM workflow_runs_runfile
+            WHERE run_id = %s AND reserved AND (%s::bigint[] IS NULL OR id = ANY(%s::bigint[]))
+            GROUP BY status, error_code
+            """,
+            [run.pk, ids, ids],
+        )
+        pairs = {
+            (status, code): billing.settlement_for(status=status, error_code=code, final=final)
+            for status, code in cursor.fetchall()
+        }
+        for (_, code), settlement in pairs.items():
+            if code and code not in billing.CUSTOMER_CODES | billing.PLATFORM_CODES:
+                logger.warning("credits.unknown_error_code run=%s code=%s settled=%s", run.pk, code, settlement)
+        settle = [pair for pair, settlement in pairs.items() if settlement is not billing.Settlement.HOLD]
+        cursor.execute(
+            """
+            WITH settled AS (
+                UPDATE workflow_runs_runfile SET reserved = false
+                WHERE run_id = %s AND reserved AND (%s::bigint[] IS NULL OR id = ANY(%s::bigint[]))
+                  AND (status, error_code) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+                RETURNING status, error_code
+            )
+            SELECT status, error_code, count(*) FROM settled GROUP BY status, error_code
+            UNION ALL
+            SELECT status, error_code, count(*) FROM workflow_runs_runfile
+            WHERE run_id = %s AND reserved AND (%s::bigint[] IS NULL OR id = ANY(%s::bigint[]))
+              AND (status, error_code) NOT IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+            GROUP BY status, error_code
+            """,
+            [run.pk, ids, ids, [status for status, _ in settle], [code for _, code in settle]] * 2,
+        )
+        counted = cursor.fetchall()
+    decided: dict[billing.Settlement, dict[str, int]] = {settlement: {} for settlement in billing.Settlement}
+    for status, code, n in counted:
+        settlement = billing.settlement_for(status=status, error_code=code, final=final)
+        by_code = decided[settlement]
+        by_code[code or status] = by_code.get(code or status, 0) + n
+    return decided
+
+
 def credits_settle_run_files(
     *,
     run: WorkflowRun,
@@ -187,22 +238,11 @@ def credits_settle_run_files(
     assert connection.in_atomic_block, "settle inside the caller's transaction"
     run = WorkflowRun.objects.select_for_update(of=("self",)).get(pk=run.pk)
     account = credit_account_lock(tenant=run.tenant_id)
-    reserved = RunFile.objects.filter(run_id=run.pk, reserved=True)
-    if file_ids is not None:
-        reserved = reserved.filter(pk__in=list(file_ids))
-    decided: dict[billing.Settlement, list[int]] = {s: [] for s in billing.Settlement}
-    outcomes: dict[billing.Settlement, Counter[str]] = {s: Counter() for s in billing.Settlement}
-    for pk, status, code in reserved.values_list("pk", "status", "error_code"):
-        settlement = billing.settlement_for(status=status, error_code=code, final=final)
-        decided[settlement].append(pk)
-        outcomes[settlement][code or status] += 1
-        if code and code not in billing.CUSTOMER_CODES | billing.PLATFORM_CODES:
-            logger.warning("credits.unknown_error_code run=%s code=%s settled=%s", run.pk, code, settlement)
-    to_settle = decided[billing.Settlement.CAPTURE] + decided[billing.Settlement.RELEASE]
-    if to_settle:
-        RunFile.objects.filter(pk__in=to_settle, reserved=True).update(reserved=False)
-    capture_amount = len(decided[billing.Settlement.CAPTURE]) * run.unit_price
-    release_amount = len(decided[billing.Settlement.RELEASE]) * run.unit_price
+    decided = _settle_files(run=run, file_ids=file_ids, final=final)
+    outcomes = {settlement: Counter(by_code) for settlement, by_code in decided.items()}
+    files = {settlement: sum(by_code.values()) for settlement, by_code in decided.items()}
+    capture_amount = files[billing.Settlement.CAPTURE] * run.unit_price
+    release_amount = files[billing.Settlement.RELEASE] * run.unit_price
     if capture_amount + release_amount > run.credits_reserved:
         raise RuntimeError(f"run {run.pk} settles {capture_amount + release_amount} but holds {run.credits_reserved}")
     # Capture the expiring monthly credits first; release gives back what is left, purchased first.
@@ -227,7 +267,7 @@ def credits_settle_run_files(
         reason=CreditReason.CAPTURE,
         movement=captured,
         round=round,
-        files=len(decided[billing.Settlement.CAPTURE]),
+        files=files[billing.Settlement.CAPTURE],
         note=detail(billing.Settlement.CAPTURE),
     )
     _entries(
@@ -236,7 +276,7 @@ def credits_settle_run_files(
         reason=CreditReason.RELEASE,
         movement=released,
         round=round,
-        files=len(decided[billing.Settlement.RELEASE]),
+        files=files[billing.Settlement.RELEASE],
         note=detail(billing.Settlement.RELEASE),
     )
     if capture_amount or release_amount:
@@ -264,15 +304,15 @@ def credits_settle_run_files(
         final,
         capture_amount,
         release_amount,
-        len(decided[billing.Settlement.HOLD]),
+        files[billing.Settlement.HOLD],
         {str(key): dict(counter) for key, counter in outcomes.items() if counter},
     )
     return SettleResult(
         captured=captured,
         released=released,
-        captured_files=len(decided[billing.Settlement.CAPTURE]),
-        released_files=len(decided[billing.Settlement.RELEASE]),
-        held_files=len(decided[billing.Settlement.HOLD]),
+        captured_files=files[billing.Settlement.CAPTURE],
+        released_files=files[billing.Settlement.RELEASE],
+        held_files=files[billing.Settlement.HOLD],
     )
 
 

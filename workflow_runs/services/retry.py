@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -15,12 +16,10 @@ from tenants.models import User
 from tenants.selectors import get_scoped
 
 from .. import jobs
-from ..models import FileStatus, RunStatus, WorkflowRun
+from ..models import RunStatus, WorkflowRun
 from .credits import Movement, credit_account_lock, credits_reserve
 
 logger = logging.getLogger(__name__)
-
-RETRYABLE = (FileStatus.FAILED, FileStatus.PENDING)
 
 
 @dataclass(frozen=True)
@@ -58,21 +57,17 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
             raise ApplicationError("Every file of this run completed: there is nothing to retry.", code="run_completed")
         if run.status == RunStatus.CANCELLED:
             raise ApplicationError("The run was cancelled: start a new run instead.", code="run_cancelled")
-        files = list(
-            run.files.filter(status__in=RETRYABLE)
-            .order_by("index")
-            .values_list("index", "name", "status", "retry_attempt")
-        )
-        if not files:
+        retryable = _retryable_files(run=run)
+        if not retryable.count:
             raise ApplicationError("No file of this run is failed or pending.", code="nothing_to_retry")
-        if run.files.filter(status__in=RETRYABLE, file="").exists():
+        if retryable.expired:
             # Retention deleted the uploads of this long-finished run (workflow_runs/retention.py).
             raise Conflict(
                 "The run's uploaded files were deleted after the retention period: start a new run.",
                 code="files_expired",
             )
-        exhausted = [(index, name, attempt) for index, name, _, attempt in files if attempt >= run.max_retry_count]
-        if exhausted:
+        if retryable.exhausted:
+            exhausted = retryable.exhausted
             raise ApplicationError(
                 f"{len(exhausted)} file(s) reached the maximum of {run.max_retry_count} retries; nothing was retried.",
                 code="max_retry_exceeded",
@@ -84,7 +79,7 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
                 },
                 extra={"exhaustedFiles": [index for index, _, _ in exhausted]},
             )
-        reserved_files = sum(1 for _, _, status, _ in files if status == FileStatus.FAILED)
+        reserved_files = retryable.failed
         assert run.stage is not None
         account = credit_account_lock(tenant=run.tenant_id)
         # The run's snapshotted price, never the template's or the price list's current one.
@@ -126,6 +121,32 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
         )
     run.refresh_from_db()
     return RetryResult(run=run, reserved=reserved, retried=indexes, reserved_files=reserved_files)
+
+
+@dataclass(frozen=True)
+class Retryable:
+    count: int  # failed or pending files
+    failed: int  # of which failed (they are reserved again)
+    expired: bool  # one of them lost its upload to retention
+    exhausted: list[tuple[int, str, int]]  # (index, name, retry_attempt) of those out of retries
+
+
+def _retryable_files(*, run: WorkflowRun) -> Retryable:
+    """What Continue would retry, counted in the database: one row back, not one per file."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*), count(*) FILTER (WHERE status = 'failed'), coalesce(bool_or(file = ''), false),
+                   coalesce(jsonb_agg(jsonb_build_array(index, name, retry_attempt) ORDER BY index)
+                            FILTER (WHERE retry_attempt >= %s), '[]'::jsonb)
+            FROM workflow_runs_runfile WHERE run_id = %s AND status IN ('failed', 'pending')
+            """,
+            [run.max_retry_count, run.pk],
+        )
+        count, failed, expired, exhausted = cursor.fetchone()
+    if isinstance(exhausted, str):  # Django's psycopg setup loads jsonb as text
+        exhausted = json.loads(exhausted)
+    return Retryable(count, failed, expired, [(i, n, a) for i, n, a in exhausted])
 
 
 def _reopen_files(*, run: WorkflowRun) -> list[tuple[int, int, int]]:
