@@ -1,6 +1,11 @@
-from django.contrib import admin, messages
+from typing import Any
+
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+
+from core.admin_actions import require_platform_admin, require_tenant_admin, run_each
+from tenants.admin_scoping import TenantScopedAdmin, admin_user
 
 from .models import (
     Campaign,
@@ -10,10 +15,11 @@ from .models import (
     DnsPersona,
     HttpPersona,
     PhaseConfig,
-    PhaseStatus,
     Proxy,
 )
-from .services.phases import phase_pause, phase_resume
+from .services.campaigns import campaign_set_mode, campaign_settings_update
+from .services.cancel import campaign_cancel
+from .services.phases import phase_pause, phase_resume, phase_start
 
 
 class CampaignPhaseInline(admin.TabularInline[CampaignPhase, Campaign]):
@@ -37,34 +43,73 @@ class PhaseConfigInline(admin.TabularInline[PhaseConfig, Campaign]):
     extra = 0
 
 
+# Actions call the services the API calls, one object at a time, and report the API's errors (a 409
+# with `missingPhases`, a 403 for a role that may not act) on the page.
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin[Campaign]):
+class CampaignAdmin(TenantScopedAdmin[Campaign]):
     list_display = ["name", "tenant", "mode", "status", "created_at"]
     list_filter = ["mode", "status"]
     search_fields = ["name", "id"]
     inlines = [CampaignPhaseInline, PhaseConfigInline]
-    readonly_fields = ["status"]
+    readonly_fields = ["status", "mode"]
+    actions = ["switch_to_full_sequence", "switch_to_step_by_step", "cancel_campaigns"]
+
+    def _set_mode(self, request: HttpRequest, queryset: QuerySet[Campaign], mode: str) -> None:
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda campaign: campaign_set_mode(campaign=campaign, mode=mode, actor=admin_user(request)),
+            done=f"mode {mode}.",
+        )
+
+    @admin.action(description="Switch to full sequence")
+    def switch_to_full_sequence(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._set_mode(request, queryset, "full_sequence")
+
+    @admin.action(description="Switch to step by step")
+    def switch_to_step_by_step(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._set_mode(request, queryset, "step_by_step")
+
+    @admin.action(description="Cancel the selected campaigns")
+    def cancel_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        def cancel(campaign: Campaign) -> object:
+            require_tenant_admin(admin_user(request))
+            return campaign_cancel(campaign=campaign, actor=admin_user(request))
+
+        run_each(self, request, queryset, cancel, done="cancel requested.")
 
 
 @admin.register(CampaignPhase)
-class CampaignPhaseAdmin(admin.ModelAdmin[CampaignPhase]):
-    list_display = ["campaign", "phase", "status", "paused_reason", "attempts", "updated_at"]
-    list_filter = ["phase", "status"]
+class CampaignPhaseAdmin(TenantScopedAdmin[CampaignPhase]):
+    tenant_field = "campaign__tenant"
+    list_display = ["campaign", "phase", "status", "paused_reason", "attempts", "error", "updated_at"]
+    list_filter = ["phase", "status", "paused_reason"]
+    search_fields = ["campaign__name", "campaign__id"]
     raw_id_fields = ["campaign", "stage"]
     readonly_fields = ["status", "paused_reason", "recovery_token", "stage"]
-    actions = ["pause_phases", "resume_phases"]
+    actions = ["start_phases", "restart_phases", "pause_phases", "resume_phases"]
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[CampaignPhase], action: Any, done: str) -> None:
+        rows = queryset.select_related("campaign__tenant").order_by("campaign_id", "pk")
+        run_each(self, request, rows, lambda row: action(campaign=row.campaign, phase=row.phase), done=done)
+
+    @admin.action(description="Start (or retry) the selected phases")
+    def start_phases(self, request: HttpRequest, queryset: QuerySet[CampaignPhase]) -> None:
+        self._each(request, queryset, lambda **kw: phase_start(**kw, actor=admin_user(request)), "started.")
+
+    @admin.action(description="Restart the selected failed phases from scratch")
+    def restart_phases(self, request: HttpRequest, queryset: QuerySet[CampaignPhase]) -> None:
+        actor = admin_user(request)
+        self._each(request, queryset, lambda **kw: phase_start(**kw, actor=actor, restart=True), "restarted.")
 
     @admin.action(description="Pause the selected phases")
     def pause_phases(self, request: HttpRequest, queryset: QuerySet[CampaignPhase]) -> None:
-        for row in queryset.filter(status=PhaseStatus.IN_PROGRESS).select_related("campaign"):
-            phase_pause(campaign=row.campaign, phase=row.phase, actor=None)
-            self.message_user(request, f"Paused {row}.", messages.SUCCESS)
+        self._each(request, queryset, lambda **kw: phase_pause(**kw, actor=admin_user(request)), "paused.")
 
     @admin.action(description="Resume the selected phases")
     def resume_phases(self, request: HttpRequest, queryset: QuerySet[CampaignPhase]) -> None:
-        for row in queryset.filter(status=PhaseStatus.PAUSED).select_related("campaign"):
-            phase_resume(campaign=row.campaign, phase=row.phase, actor=None)
-            self.message_user(request, f"Resumed {row}.", messages.SUCCESS)
+        self._each(request, queryset, lambda **kw: phase_resume(**kw, actor=admin_user(request)), "resumed.")
 
 
 @admin.register(DnsPersona)
@@ -94,6 +139,16 @@ class CampaignReportAdmin(admin.ModelAdmin[CampaignReport]):
 @admin.register(CampaignSettings)
 class CampaignSettingsAdmin(admin.ModelAdmin[CampaignSettings]):
     list_display = ["__str__", "auto_resume_on_restart", "updated_at"]
+    readonly_fields = ["auto_resume_on_restart"]  # changed by the action, through the service
+    actions = ["toggle_auto_resume"]
+
+    @admin.action(description="Toggle auto-resume on restart")
+    def toggle_auto_resume(self, request: HttpRequest, queryset: QuerySet[CampaignSettings]) -> None:
+        def toggle(settings: CampaignSettings) -> object:
+            require_platform_admin(admin_user(request))
+            return campaign_settings_update(auto_resume_on_restart=not settings.auto_resume_on_restart)
+
+        run_each(self, request, queryset, toggle, done="auto-resume on restart toggled.")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not CampaignSettings.objects.exists()

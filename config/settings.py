@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "campaigns",
     "workflow_runs",
     "scans",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +84,10 @@ if env_bool("RELAY_DB_POOL", False):
         "timeout": 10,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections (Django requires 0 with it)
+# The console (console/): session sign-in for people; the API keeps its tokens.
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:dashboard"
+LOGOUT_REDIRECT_URL = "console:login"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 

@@ -16,6 +16,7 @@ api: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
     path("api/", include(api)),
     path("metrics", prometheus_metrics, name="metrics"),
 ]

@@ -1,6 +1,6 @@
 """Errors Django answers itself (unknown URLs, a refused Host, a body over the limits, an exception
 that escaped a view) leave in the API's `{"error": …}` envelope too, never as an HTML page or a
-traceback, even with DEBUG on. The admin keeps its HTML pages."""
+traceback, even with DEBUG on. The admin and the console keep their HTML pages."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.utils.decorators import sync_and_async_middleware
 from .api import error_body
 
 _CODES = {400: "bad_request", 403: "permission_denied", 404: "not_found", 405: "method_not_allowed"}
-_HTML_PREFIXES = ("/admin/", "/static/")
+_HTML_PREFIXES = ("/admin/", "/static/", "/console/")
 
 
 def _needs_envelope(request: HttpRequest, response: HttpResponseBase) -> bool:

@@ -120,6 +120,7 @@ def cmd_run(_: argparse.Namespace) -> int:
             print(
                 "\n"
                 f"  Relay is up.\n"
+                f"  Console:            {base}/console/   (sign in as demo or admin)\n"
                 f"  API docs (Swagger): {base}/api/docs/\n"
                 f"  OpenAPI schema:     {base}/api/schema/\n"
                 f"  Admin:              {base}/admin/   (credentials printed above)\n"
@@ -219,6 +220,10 @@ def cmd_test(args: argparse.Namespace) -> int:
         say("$ " + " ".join(check))
         if subprocess.run([sys.executable, "-m", *check], cwd=ROOT).returncode != 0:
             return 1
+    from .web import find_chromium
+
+    if find_chromium() is None:  # the browser tests fail then, with the same message; nothing is skipped
+        say("No Chromium found: the console's browser tests will fail. Install it: apt-get install -y chromium")
     with private_services() as env:
         say("$ pytest " + " ".join(args.pytest_args))
         return subprocess.run([sys.executable, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env).returncode

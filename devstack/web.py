@@ -1,8 +1,10 @@
-"""A real web process (uvicorn, as the Procfile runs it) for tests, pointed at the database they use."""
+"""A real web process (uvicorn, as the Procfile runs it) for tests, pointed at the database they use;
+and the browser the console's browser tests drive."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from .ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".data" / "test-logs"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 @dataclass
@@ -27,6 +30,10 @@ class WebProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -46,10 +53,18 @@ class WebProcess:
             self.process.wait(timeout=10)
 
 
-def start_web(*, env: dict[str, str] | None = None, timeout: float = 60.0) -> WebProcess:
+def start_web(
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    port: int | None = None,
+    graceful_shutdown: float | None = None,
+) -> WebProcess:
+    """uvicorn on `port` (a free one by default). `graceful_shutdown`: seconds a stop waits for open
+    requests (SSE streams never end by themselves) before closing them; uvicorn's default otherwise."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"web-{uuid.uuid4().hex[:8]}.log"
-    port = free_port()
+    port = port or free_port()
     web_env = {
         **os.environ,
         "RELAY_DATABASE_NAME": str(connection.settings_dict["NAME"]),
@@ -58,6 +73,8 @@ def start_web(*, env: dict[str, str] | None = None, timeout: float = 60.0) -> We
     }
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--no-access-log", "--backlog", "4096"]
+    if graceful_shutdown is not None:
+        command += ["--timeout-graceful-shutdown", str(graceful_shutdown)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=web_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -69,3 +86,16 @@ def start_web(*, env: dict[str, str] | None = None, timeout: float = 60.0) -> We
         web.kill()
         raise RuntimeError(f"web process did not listen:\n{web.log()[-4000:]}") from None
     return web
+
+
+def find_chromium() -> str | None:
+    """The browser the browser tests drive: `RELAY_CHROMIUM`, else Debian's `chromium` (or another
+    Chrome on PATH). Playwright's own browser downloads are never used."""
+    configured = os.environ.get("RELAY_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None

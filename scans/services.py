@@ -114,6 +114,15 @@ class RetryOutcome:
     round: int
 
 
+def scan_check_may_retry(*, user: User, scan: Scan) -> None:
+    """403 unless `user` may retry `scan` (the API and the console ask before `scan_retry`)."""
+    # Retrying spends provider quota and worker time: the scan's author or a tenant admin decides.
+    if not user.is_tenant_admin and scan.created_by_id != user.pk:
+        raise ApplicationError(
+            "Only the scan's author or a tenant admin may retry it.", code="permission_denied", status=403
+        )
+
+
 def scan_retry(*, scan: Scan, actor: User, services: Sequence[str] | None) -> RetryOutcome:
     """Re-run failed services of a finished scan in a new engine round.
 

@@ -14,7 +14,6 @@ from core.exceptions import ApplicationError
 from core.pagination import BoundedPagination
 from core.sse import object_event_stream
 from tenants.auth import user_of
-from tenants.models import User
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
@@ -101,7 +100,7 @@ class ScanRetryApi(APIView):
     @idempotency.idempotent
     def post(self, request: Request, scan_id: Any) -> Response:
         scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
-        _check_may_retry(user=user_of(request), scan=scan)
+        services.scan_check_may_retry(user=user_of(request), scan=scan)
         serializer = ScanRetrySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         wanted = serializer.validated_data.get("services")
@@ -115,14 +114,6 @@ class ScanRetryApi(APIView):
                 "message": f"Successfully initiated retry for {len(outcome.services)} services",
             },
             status=status.HTTP_202_ACCEPTED,
-        )
-
-
-def _check_may_retry(*, user: User, scan: Scan) -> None:
-    # Retrying spends provider quota and worker time: the scan's author or a tenant admin decides.
-    if not user.is_tenant_admin and scan.created_by_id != user.pk:
-        raise ApplicationError(
-            "Only the scan's author or a tenant admin may retry it.", code="permission_denied", status=403
         )
 
 
