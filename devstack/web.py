@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import uuid
@@ -15,14 +14,13 @@ from pathlib import Path
 from django.db import connection
 
 from .ports import free_port, wait_for_port
+from .processes import LOG_DIR, ROOT, Launched
 
-ROOT = Path(__file__).resolve().parent.parent
-LOG_DIR = ROOT / ".data" / "test-logs"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 @dataclass
-class WebProcess:
+class WebProcess(Launched):
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
@@ -34,23 +32,6 @@ class WebProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL: the process ends without closing anything (a crashed web process)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
 
 
 def start_web(

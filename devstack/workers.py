@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,19 +12,15 @@ from pathlib import Path
 
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
-LOG_DIR = ROOT / ".data" / "test-logs"
+from .processes import LOG_DIR, ROOT, Launched
 
 
 @dataclass
-class WorkerProcess:
+class WorkerProcess(Launched):
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
     extra_env: dict[str, str] = field(default_factory=dict)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -36,20 +31,6 @@ class WorkerProcess:
                 raise RuntimeError(f"worker {self.name} exited early:\n{self.log()[-4000:]}")
             time.sleep(0.1)
         raise TimeoutError(f"worker {self.name} not ready after {timeout}s:\n{self.log()[-4000:]}")
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker (main process and its pool)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
 
 
 def start_worker(
