@@ -49,6 +49,11 @@ class Pace:
     def budget(self) -> claims.Budget:
         return claims.Budget(seconds=engine_setting("END_FLUSH_SECONDS"), known=self._seconds)
 
+    def all_long(self, jobs: list[Job]) -> bool:
+        """Every job's stage is measured at a flush window or more."""
+        window = engine_setting("END_FLUSH_SECONDS")
+        return all((self.expected(job.stage_id) or 0.0) >= window for job in jobs)
+
     def measured(self, stage_id: int, seconds: float) -> None:
         previous = self._seconds.pop(stage_id, None)
         self._seconds[stage_id] = seconds if previous is None else previous + PACE_WEIGHT * (seconds - previous)
@@ -66,7 +71,7 @@ def queue_drain(queue: str) -> list[str]:
     deadline = time.monotonic() + engine_setting("DRAIN_SLICE_SECONDS")
     ran: list[str] = []
     most = int(engine_setting("CLAIM_BATCH"))
-    limit = min(2, most)
+    limit = most
     while True:
         dispatch.drain_looked(queue)
         try:
@@ -79,11 +84,12 @@ def queue_drain(queue: str) -> list[str]:
             return ran
         if not jobs:
             return ran
-        # Ask for twice what the last claim took: a claim row-locks its candidates (four per job asked
-        # for), so a queue of long jobs, taken one at a time, is not scanned 200 rows deep per claim,
-        # and one of short jobs is back at the full batch after a few claims.
-        limit = min(most, 2 * len(jobs))
         ran += jobs_run(jobs)
+        # A claim row-locks its candidates (four per job asked for): after jobs measured too long to
+        # share a flush window, ask for two, so a queue of long jobs is not scanned 200 rows deep per
+        # claim; after short or unmeasured ones, for a full batch (one other tenant's first job, not
+        # measured yet and so claimed alone, must not shrink the batches of a stream of short jobs).
+        limit = min(2, most) if pace.all_long(jobs) else most
         if time.monotonic() > deadline:
             dispatch.ring(queue, wanted=1)
             return ran
