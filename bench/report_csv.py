@@ -52,7 +52,7 @@ def seed(campaign_id: uuid.UUID) -> None:
         cursor.execute(
             """
             INSERT INTO campaigns_domainscore (domain_id, campaign_id, seq, score, keyword_matched, reasons)
-            SELECT id, campaign_id, seq, (seq * 7919) %% 101, seq %% 3 = 0, '{has_keyword}'
+            SELECT id, campaign_id, seq, (seq::bigint * 7919) %% 101, seq %% 3 = 0, '{has_keyword}'
             FROM campaigns_generateddomain WHERE campaign_id = %s
             """,
             [campaign_id],
