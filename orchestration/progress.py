@@ -102,13 +102,13 @@ def flush_due() -> int:
     interval = engine_setting("PROGRESS_INTERVAL_SECONDS")
     with bound_cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             SELECT name FROM orchestration_eventstream
             WHERE pending_items IS NOT NULL
               AND (progress_at IS NULL OR progress_at <= now() - make_interval(secs => %s))
-            ORDER BY progress_at NULLS FIRST LIMIT %s
+            ORDER BY progress_at NULLS FIRST LIMIT {FLUSH_BATCH}
             """,
-            [interval, FLUSH_BATCH],
+            [interval],
         )
         streams = [name for (name,) in cursor.fetchall()]
     published = 0
