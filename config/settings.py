@@ -133,7 +133,7 @@ REST_FRAMEWORK = {
     # JSON bounded in size and depth before it is parsed; multipart for uploads. No form-encoded bodies:
     # DRF's FormParser reads the whole body into memory whatever its size.
     "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser", "rest_framework.parsers.MultiPartParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.RelayAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exception_handler",
@@ -156,6 +156,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API's contract is token auth; sessions serve the admin and the browsable API only.
+    "AUTHENTICATION_WHITELIST": ["tenants.auth.TokenAuthentication"],
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

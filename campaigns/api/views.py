@@ -56,11 +56,12 @@ def campaign_out(campaign: Campaign) -> dict[str, Any]:
 
 
 class CampaignListApi(APIView):
+    pagination_class = BoundedPagination
     permission_classes = [IsTenantUser]
 
     @extend_schema(responses={200: CampaignSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.campaign_list(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response(CampaignSummarySerializer(page, many=True).data)
 

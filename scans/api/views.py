@@ -32,6 +32,7 @@ from .serializers import (
 
 class ScanListApi(APIView):
     """Scans of the caller's tenant (newest first), and starting a new one."""
+    pagination_class = BoundedPagination
 
     permission_classes = [IsTenantUser]
 
@@ -43,7 +44,7 @@ class ScanListApi(APIView):
         if wanted is not None and wanted not in ScanStatus.values:
             choices = ", ".join(ScanStatus.values)
             raise ApplicationError("Unknown status.", fields={"status": [f"Choose from {choices}."]})
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         scans = selectors.scan_list(user=user_of(request), status=wanted)
         page = paginator.paginate_queryset(scans, request, view=self)
         return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
