@@ -156,6 +156,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: JSON Schema 2020-12, so a schema can say what it means (`propertyNames`, `null` as a type).
+    "OAS_VERSION": "3.1.0",
     # The API's contract is token auth; sessions serve the admin and the browsable API only.
     "AUTHENTICATION_WHITELIST": ["tenants.auth.TokenAuthentication"],
 }

@@ -14,6 +14,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.settings import api_settings
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -73,6 +74,23 @@ class RelayAutoSchema(AutoSchema):
 
     def _query_parameters(self) -> bool:
         return any(p.get("in") == "query" for p in self._get_parameters())
+
+    def _get_parameters(self) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super()._get_parameters()
+        for parameter in parameters:
+            # Query strings are read as form data: `?until=` is the same as leaving `until` out.
+            if parameter.get("in") == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
+        return parameters
+
+    def map_parsers(self) -> list[Any]:
+        """JSON bodies, and multipart only where the view takes uploads: every view also parses
+        multipart (a convenience of the test client and the browsable API), but where a form's empty
+        field means "left out" the JSON contract would not hold, so it is not part of the API."""
+        media_types: list[Any] = super().map_parsers()
+        if getattr(self.view, "parser_classes", None) == api_settings.DEFAULT_PARSER_CLASSES:
+            return [media_type for media_type in media_types if media_type == "application/json"]
+        return media_types
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
