@@ -152,7 +152,11 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Relay API",
-    "DESCRIPTION": "Long, retryable pipelines for many tenants: campaigns, workflow runs and scans.",
+    "DESCRIPTION": (
+        "Long, retryable pipelines for many tenants: campaigns, workflow runs and scans. Every error "
+        'answers `{"error": {"code", "message", "fields"?}}`. No string of a body may contain NUL '
+        "(U+0000) or an unpaired surrogate: such a body is a 400."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -20,15 +20,12 @@ def _whole_number(request: Request, name: str, *, minimum: int, maximum: int | N
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
+    # The same parsing as every other integer parameter of the API (DRF's: `10` and `10.0` alike).
+    field = serializers.IntegerField(min_value=minimum, max_value=maximum)
     try:
-        value = int(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: ["A valid integer is required."]}) from None
-    if value < minimum:
-        raise serializers.ValidationError({name: [f"Must be at least {minimum}."]})
-    if maximum is not None and value > maximum:
-        raise serializers.ValidationError({name: [f"Must be at most {maximum}."]})
-    return value
+        return int(field.run_validation(raw))
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from None
 
 
 class BoundedPagination(LimitOffsetPagination):
