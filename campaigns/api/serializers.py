@@ -144,6 +144,11 @@ class ProxyUrlField(serializers.CharField):
     pass
 
 
+class DomainPageSerializer(serializers.Serializer):
+    results = DomainResultSerializer(many=True)
+    next = serializers.IntegerField(allow_null=True, help_text="The `after` of the next page; null on the last.")
+
+
 class DnsPersonaSerializer(serializers.ModelSerializer):
     nameservers = serializers.ListField(
         child=NameserverField(max_length=100), min_length=1, max_length=limits.DNS_MAX_NAMESERVERS

@@ -31,6 +31,7 @@ from .serializers import (
     CampaignSummarySerializer,
     CampaignUpdateSerializer,
     DomainPageParams,
+    DomainPageSerializer,
     DomainResultSerializer,
     ModeSerializer,
     PhaseConfigSerializer,
@@ -220,8 +221,8 @@ class CampaignDomainsApi(APIView):
     permission_classes = [IsTenantUser]
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
-        responses={200: DomainResultSerializer(many=True)},
+        parameters=[DomainPageParams],
+        responses={200: DomainPageSerializer},
     )
     def get(self, request: Request, campaign_id: Any) -> Response:
         campaign = campaign_for(request, campaign_id)

@@ -52,6 +52,17 @@ CONTRACT_SETTINGS = settings(
     suppress_health_check=list(HealthCheck),
 )
 
+
+@schema.hook
+def map_body(context: schemathesis.HookContext, body: Any) -> Any:
+    """Werkzeug's test client (schemathesis' WSGI transport) leaves a 0-byte file part out of the body
+    it encodes, so the API would see fewer files than were generated; give such a file one byte. (Over
+    HTTP the API takes 0-byte files: `FileField(allow_empty_file=True)`.)"""
+    if isinstance(body, dict) and isinstance(body.get("files"), list):
+        return {**body, "files": [content or b"0" for content in body["files"]]}
+    return body
+
+
 # The token of the test that runs; schemathesis' auth provider reads it, so schemathesis knows which
 # header authenticates (it also sends each operation without it and with a bad one: 401 expected).
 _current_token: dict[str, str] = {}
