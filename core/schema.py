@@ -75,6 +75,23 @@ class RelayAutoSchema(AutoSchema):
     def _query_parameters(self) -> bool:
         return any(p.get("in") == "query" for p in self._get_parameters())
 
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "response":
+            # Input rules (Django's username regex uses Python's Unicode `\w`, which JSON Schema engines
+            # read as ASCII) are not promises about output.
+            schema.pop("pattern", None)
+        elif (
+            isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and "pattern" not in schema
+            and schema.get("type") == "string"
+        ):
+            # Surrounding whitespace is trimmed before the non-blank rule: something else must be there.
+            schema["pattern"] = r"\S"
+        return schema
+
     def _get_parameters(self) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = super()._get_parameters()
         for parameter in parameters:

@@ -12,7 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import idempotency
+from core.exceptions import Conflict
 from core.pagination import BoundedPagination
+from core.schema import error_response
 from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant, get_scoped
@@ -239,15 +241,23 @@ class CampaignDomainsApi(APIView):
         )
 
 
+def report_not_ready() -> Conflict:
+    # The campaign exists (a 404 would say it does not): its report is written when analysis completes.
+    return Conflict("The campaign has no report yet: its analysis phase has not completed.", code="report_not_ready")
+
+
+REPORT_NOT_READY = error_response(409, "No report yet (`report_not_ready`): analysis has not completed.")
+
+
 class CampaignReportApi(APIView):
     permission_classes = [IsTenantUser]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: dict, 409: REPORT_NOT_READY})
     def get(self, request: Request, campaign_id: Any) -> Response:
         campaign = campaign_for(request, campaign_id)
         report = CampaignReport.objects.filter(campaign=campaign).first()
         if report is None:
-            raise Http404
+            raise report_not_ready()
         response = Response(report.report)
         if request.query_params.get("download"):
             response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-report.json"'
@@ -260,11 +270,11 @@ class CampaignReportCsvApi(APIView):
 
     permission_classes = [IsTenantUser]
 
-    @extend_schema(responses={(200, "text/csv"): str})
+    @extend_schema(responses={(200, "text/csv"): str, 409: REPORT_NOT_READY})
     def get(self, request: Request, campaign_id: Any) -> StreamingHttpResponse:
         campaign = campaign_for(request, campaign_id)
         if not CampaignReport.objects.filter(campaign=campaign).exists():
-            raise Http404
+            raise report_not_ready()
         response = StreamingHttpResponse(report_csv_stream(campaign=campaign), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-leads.csv"'
         return response
