@@ -21,7 +21,9 @@ def _whole_number(request: Request, name: str, *, minimum: int, maximum: int | N
     if raw is None or raw == "":
         return None
     # The same parsing as every other integer parameter of the API (DRF's: `10` and `10.0` alike).
-    field = serializers.IntegerField(min_value=minimum, max_value=maximum)
+    field = serializers.IntegerField(min_value=minimum)
+    if maximum is not None:
+        field = serializers.IntegerField(min_value=minimum, max_value=maximum)
     try:
         return int(field.run_validation(raw))
     except serializers.ValidationError as exc:
@@ -48,7 +50,9 @@ class BoundedPagination(LimitOffsetPagination):
         for parameter in parameters:
             if parameter["name"] == self.limit_query_param:
                 parameter["schema"].update(minimum=1)
-                parameter["description"] = f"Page size (default {self.default_limit}; more than {self.max_limit} is {self.max_limit})."
+                parameter["description"] = (
+                    f"Page size (default {self.default_limit}; more than {self.max_limit} is {self.max_limit})."
+                )
             elif parameter["name"] == self.offset_query_param:
                 parameter["schema"].update(minimum=0, maximum=MAX_OFFSET)
         return parameters

@@ -20,8 +20,9 @@ from rest_framework.settings import api_settings
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable: `invalid`, `not_found`, `phase_config_frozen`, …")
     message = serializers.CharField()
-    fields = serializers.DictField(
-        required=False, help_text="Field-level messages (`{\"field\": [\"message\"]}`), on validation errors."
+    # A declared field (DRF's metaclass takes it out of the class), not Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text='Field-level messages (`{"field": ["message"]}`), on validation errors.'
     )
 
 

@@ -32,6 +32,7 @@ from .serializers import (
 
 class ScanListApi(APIView):
     """Scans of the caller's tenant (newest first), and starting a new one."""
+
     pagination_class = BoundedPagination
 
     permission_classes = [IsTenantUser]

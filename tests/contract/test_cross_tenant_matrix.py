@@ -53,10 +53,7 @@ def methods_of(view: Any) -> list[str]:
 
 def object_routes() -> list[tuple[str, str, Any]]:
     return [
-        (method, route, view)
-        for route, view in api_routes()
-        if PARAMETER.search(route)
-        for method in methods_of(view)
+        (method, route, view) for route, view in api_routes() if PARAMETER.search(route) for method in methods_of(view)
     ]
 
 
@@ -216,14 +213,14 @@ def test_another_tenants_object_answers_404(role, method, route, view, home, for
 def test_no_list_shows_another_tenants_rows(role, route, home, foreign):
     """Every list (every GET without an object in its path), after the other tenant made one of each
     kind of object: no id of theirs (nor their tenant's) appears anywhere in the answer."""
-    for method, object_route, view in object_routes():
+    for _method, object_route, view in object_routes():
         filled(object_route, view, foreign)
     client = client_for(make_user(tenant=home.tenant, role=role))
 
     response = client.get(f"/{route}")
     # /api/health is a 503 here: no worker runs in this test.
     assert response.status_code in (200, 403) or route == "api/health", f"{role} GET /{route}: {response.status_code}"
-    text = response.content.decode() if not response.streaming else b"".join(response.streaming_content).decode()
+    text = response.content.decode() if not response.streaming else b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     leaked = [value for value in foreign.ids if value in _strings(text)]
     assert not leaked, f"{role} GET /{route} shows the other tenant's {leaked}"
 

@@ -74,7 +74,7 @@ class RelayToken:
         return _current_token.get("token", "")  # collection builds cases before any test signs in
 
     def set(self, case: schemathesis.Case, data: str, context: schemathesis.AuthContext) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Token {data}"}
+        case.headers["Authorization"] = f"Token {data}"
 
 
 # Schema-valid input the API may still refuse with a 400 on the field, because whether it is good

@@ -22,6 +22,7 @@ def _context(request: Request) -> dict[str, object]:
 
 class TemplateListApi(APIView):
     """Live templates: the tenant's own and the platform-wide ones. Tenant admins create them."""
+
     pagination_class = BoundedPagination
 
     def get_permissions(self) -> list[BasePermission]:
