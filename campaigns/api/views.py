@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -119,6 +119,12 @@ def config_out(row: PhaseConfig) -> dict[str, Any]:
     return PhaseConfigSerializer({"phase": row.phase, "config": row.config, "updatedAt": row.updated_at}).data
 
 
+# An unknown phase is a 404 (`checked_phase`).
+PHASE_PARAMETER = OpenApiParameter("phase", str, OpenApiParameter.PATH, enum=list(PHASES))
+CONFIG_FROZEN = error_response(409, "The phase runs or is paused: its config is frozen (`phase_config_frozen`).")
+
+
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhaseConfigApi(APIView):
     """A phase's stored config. PUT validates it for that phase (400 with field-level messages); 409
     while the phase is running or paused (a started phase runs the snapshot taken at its first start)."""
@@ -133,19 +139,20 @@ class PhaseConfigApi(APIView):
             raise Http404
         return Response(config_out(row))
 
-    @extend_schema(request=dict, responses={200: PhaseConfigSerializer})
+    @extend_schema(request=dict, responses={200: PhaseConfigSerializer, 409: CONFIG_FROZEN})
     def put(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         row = campaign_services.phase_config_set(campaign=campaign, phase=checked_phase(phase), data=request.data)
         return Response(config_out(row))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 409: CONFIG_FROZEN})
     def delete(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         campaign_services.phase_config_delete(campaign=campaign, phase=checked_phase(phase))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhaseStartApi(APIView):
     """Start a phase, or retry it after it failed. 409: another phase runs, a failed phase must be
     retried first (`retryPhase`), the previous phase has not completed (`requiredPhase`), or configs
@@ -178,6 +185,7 @@ class PhaseStartApi(APIView):
         return Response(campaign_out(campaign), status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhasePauseApi(APIView):
     permission_classes = [IsTenantUser]
 
@@ -189,6 +197,7 @@ class PhasePauseApi(APIView):
         return Response(campaign_out(campaign))
 
 
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhaseResumeApi(APIView):
     permission_classes = [IsTenantUser]
 

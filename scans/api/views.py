@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from core import idempotency
 from core.exceptions import ApplicationError
 from core.pagination import BoundedPagination
+from core.schema import error_response
 from core.sse import object_event_stream
 from tenants.auth import user_of
 from tenants.models import User
@@ -135,7 +136,14 @@ class ScanCancelApi(APIView):
 
     permission_classes = [IsTenantAdmin]
 
-    @extend_schema(request=None, responses={202: ScanSerializer, 200: ScanSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: ScanSerializer,
+            200: ScanSerializer,
+            409: error_response(409, "The scan had finished (`scan_finished`)."),
+        },
+    )
     def post(self, request: Request, scan_id: Any) -> Response:
         scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
         outcome = services.scan_cancel(scan=scan, actor=user_of(request))
