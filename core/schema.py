@@ -78,12 +78,9 @@ class RelayAutoSchema(AutoSchema):
 
     def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
         schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
-        if direction == "response":
-            # Input rules (Django's username regex uses Python's Unicode `\w`, which JSON Schema engines
-            # read as ASCII) are not promises about output.
-            schema.pop("pattern", None)
-        elif (
-            isinstance(field, serializers.CharField)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
             and field.trim_whitespace
             and not field.allow_blank
             and "pattern" not in schema
@@ -91,6 +88,15 @@ class RelayAutoSchema(AutoSchema):
         ):
             # Surrounding whitespace is trimmed before the non-blank rule: something else must be there.
             schema["pattern"] = r"\S"
+        return schema
+
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        if direction == "response":
+            # Input rules are no promise about output (and Django's username regex uses Python's
+            # Unicode `\w`, which JSON Schema engines read as ASCII).
+            for field_schema in schema.get("properties", {}).values():
+                field_schema.pop("pattern", None)
         return schema
 
     def _get_parameters(self) -> list[dict[str, Any]]:
