@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from tenants.selectors import acting_tenant, get_scoped
 
 from .. import selectors
 from ..models import Campaign, CampaignReport, PhaseConfig
+from ..phase_configs import AnalysisConfig, DnsValidationConfig, DomainGenerationConfig, HttpKeywordValidationConfig
 from ..phases import PHASES
 from ..reports import report_csv_stream
 from ..services import campaigns as campaign_services
@@ -121,13 +122,20 @@ def config_out(row: PhaseConfig) -> dict[str, Any]:
 
 # An unknown phase is a 404 (`checked_phase`).
 PHASE_PARAMETER = OpenApiParameter("phase", str, OpenApiParameter.PATH, enum=list(PHASES))
+PHASE_CONFIG_REQUEST = PolymorphicProxySerializer(
+    component_name="PhaseConfigBody",
+    serializers=[DomainGenerationConfig, DnsValidationConfig, HttpKeywordValidationConfig, AnalysisConfig],
+    resource_type_field_name=None,
+    many=False,
+)
 CONFIG_FROZEN = error_response(409, "The phase runs or is paused: its config is frozen (`phase_config_frozen`).")
 
 
 @extend_schema(parameters=[PHASE_PARAMETER])
 class PhaseConfigApi(APIView):
-    """A phase's stored config. PUT validates it for that phase (400 with field-level messages); 409
-    while the phase is running or paused (a started phase runs the snapshot taken at its first start)."""
+    """A phase's stored config. PUT takes the config of that phase (one of the four shapes) and validates
+    it (400 with field-level messages); 409 while the phase is running or paused (a started phase runs
+    the snapshot taken at its first start)."""
 
     permission_classes = [IsTenantUser]
 
@@ -139,7 +147,7 @@ class PhaseConfigApi(APIView):
             raise Http404
         return Response(config_out(row))
 
-    @extend_schema(request=dict, responses={200: PhaseConfigSerializer, 409: CONFIG_FROZEN})
+    @extend_schema(request=PHASE_CONFIG_REQUEST, responses={200: PhaseConfigSerializer, 409: CONFIG_FROZEN})
     def put(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         row = campaign_services.phase_config_set(campaign=campaign, phase=checked_phase(phase), data=request.data)
