@@ -96,8 +96,14 @@ WORLD_STATE_FIELDS: dict[str, set[str]] = {
     # personas that must exist: a generation config sent to the DNS phase is refused on its fields.
     "PUT /api/campaigns/{campaign_id}/phases/{phase}/config": ANY_FIELD,
 }
-# …or a business code: wrong credentials (schemathesis itself allows this for OAuth token URLs).
-WORLD_STATE_CODES: dict[str, set[str]] = {"POST /api/auth/login": {"invalid_credentials"}}
+# …or a business code: wrong credentials (schemathesis itself allows this for OAuth token URLs), or
+# the object's state (a retry of a scan or run with nothing to retry; documented 400s with a code).
+ANY_BUSINESS_CODE = {"*"}
+WORLD_STATE_CODES: dict[str, set[str]] = {
+    "POST /api/auth/login": {"invalid_credentials"},
+    "POST /api/scans/{scan_id}/retry": ANY_BUSINESS_CODE,
+    "POST /api/workflow-runs/{run_id}/retry-failed": ANY_BUSINESS_CODE,
+}
 
 
 def _refused_for_the_world(case: schemathesis.Case, response: schemathesis.Response) -> bool:
@@ -108,7 +114,8 @@ def _refused_for_the_world(case: schemathesis.Case, response: schemathesis.Respo
     if response.status_code != 400:
         return False
     label = case.operation.label
-    if error.get("code") in WORLD_STATE_CODES.get(label, set()):
+    codes = WORLD_STATE_CODES.get(label, set())
+    if error.get("code") in codes or (codes == ANY_BUSINESS_CODE and error.get("code") != "invalid"):
         return True
     fields = set(error.get("fields") or {})
     allowed = WORLD_STATE_FIELDS.get(label, set())
