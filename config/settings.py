@@ -164,6 +164,10 @@ SPECTACULAR_SETTINGS = {
     "OAS_VERSION": "3.1.0",
     # The API's contract is token auth; sessions serve the admin and the browsable API only.
     "AUTHENTICATION_WHITELIST": ["tenants.auth.TokenAuthentication"],
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignModeEnum": "campaigns.models.CampaignMode.choices",
+        "RunModeEnum": "workflow_runs.models.RunMode.choices",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
