@@ -152,7 +152,7 @@ REST_FRAMEWORK = {
     # JSON bounded in size and depth before it is parsed; multipart for uploads. No form-encoded bodies:
     # DRF's FormParser reads the whole body into memory whatever its size.
     "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser", "rest_framework.parsers.MultiPartParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.RelayAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exception_handler",
@@ -171,10 +171,22 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Relay API",
-    "DESCRIPTION": "Long, retryable pipelines for many tenants: campaigns, workflow runs and scans.",
+    "DESCRIPTION": (
+        "Long, retryable pipelines for many tenants: campaigns, workflow runs and scans. Every error "
+        'answers `{"error": {"code", "message", "fields"?}}`. No string of a body may contain NUL '
+        "(U+0000) or an unpaired surrogate: such a body is a 400."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: JSON Schema 2020-12, so a schema can say what it means (`propertyNames`, `null` as a type).
+    "OAS_VERSION": "3.1.0",
+    # The API's contract is token auth; sessions serve the admin and the browsable API only.
+    "AUTHENTICATION_WHITELIST": ["tenants.auth.TokenAuthentication"],
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignModeEnum": "campaigns.models.CampaignMode.choices",
+        "RunModeEnum": "workflow_runs.models.RunMode.choices",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

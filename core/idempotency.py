@@ -52,7 +52,8 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 PARAMETER = OpenApiParameter(
     HEADER,
-    str,
+    # Printable ASCII; no space at either end (HTTP drops it, so the key would not be the one sent).
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[!-~]([ -~]*[!-~])?$"},
     OpenApiParameter.HEADER,
     required=False,
     description=(

@@ -3,6 +3,7 @@ one per client address and one per username (many addresses guessing one account
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from rest_framework.request import Request
@@ -24,4 +25,6 @@ class LoginUsernameThrottle(SimpleRateThrottle):
         username = data.get("username") if hasattr(data, "get") else None
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
+        # Hashed: a username may hold any character, a cache key must be short printable ASCII.
+        ident = hashlib.sha256(username.strip().lower()[:150].encode("utf-8", "surrogatepass")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}

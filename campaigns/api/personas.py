@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from rest_framework.serializers import ModelSerializer
 from rest_framework.views import APIView
 
 from core.pagination import BoundedPagination
+from core.schema import error_response
 from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant, get_scoped, scoped
@@ -24,6 +25,7 @@ from .serializers import DnsPersonaSerializer, HttpPersonaSerializer, ProxySeria
 
 
 class _OwnedListApi(APIView):
+    pagination_class = BoundedPagination
     model: type[Model]
     serializer_class: type[ModelSerializer]
 
@@ -31,7 +33,7 @@ class _OwnedListApi(APIView):
         return [IsTenantUser()] if self.request.method == "GET" else [IsTenantAdmin()]
 
     def get(self, request: Request) -> Response:
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             scoped(self.model._default_manager.all(), user=user_of(request)), request, view=self
         )
@@ -71,32 +73,50 @@ class _OwnedDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(tags=["personas"], responses=DnsPersonaSerializer, request=DnsPersonaSerializer)
+def _list_schema(serializer: type[ModelSerializer], tag: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(tags=[tag], responses=serializer(many=True)),
+        post=extend_schema(tags=[tag], request=serializer, responses={201: serializer}),
+    )
+
+
+def _detail_schema(serializer: type[ModelSerializer], tag: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(tags=[tag], responses=serializer),
+        patch=extend_schema(tags=[tag], request=serializer, responses=serializer),
+        delete=extend_schema(
+            tags=[tag],
+            responses={204: None, 409: error_response(409, "A phase config still names it (`in_use`, `campaigns`).")},
+        ),
+    )
+
+
+@_list_schema(DnsPersonaSerializer, "personas")
 class DnsPersonaListApi(_OwnedListApi):
     model, serializer_class = DnsPersona, DnsPersonaSerializer
 
 
-@extend_schema(tags=["personas"], responses=DnsPersonaSerializer, request=DnsPersonaSerializer)
+@_detail_schema(DnsPersonaSerializer, "personas")
 class DnsPersonaDetailApi(_OwnedDetailApi):
     model, serializer_class = DnsPersona, DnsPersonaSerializer
 
 
-@extend_schema(tags=["personas"], responses=HttpPersonaSerializer, request=HttpPersonaSerializer)
+@_list_schema(HttpPersonaSerializer, "personas")
 class HttpPersonaListApi(_OwnedListApi):
     model, serializer_class = HttpPersona, HttpPersonaSerializer
 
 
-@extend_schema(tags=["personas"], responses=HttpPersonaSerializer, request=HttpPersonaSerializer)
+@_detail_schema(HttpPersonaSerializer, "personas")
 class HttpPersonaDetailApi(_OwnedDetailApi):
     model, serializer_class = HttpPersona, HttpPersonaSerializer
 
 
-@extend_schema(tags=["proxies"], responses=ProxySerializer, request=ProxySerializer)
+@_list_schema(ProxySerializer, "proxies")
 class ProxyListApi(_OwnedListApi):
     model, serializer_class = Proxy, ProxySerializer
 
 
-@extend_schema(tags=["proxies"], responses=ProxySerializer, request=ProxySerializer)
+@_detail_schema(ProxySerializer, "proxies")
 class ProxyDetailApi(_OwnedDetailApi):
     model, serializer_class = Proxy, ProxySerializer
     config_key = "proxyId"

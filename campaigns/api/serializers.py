@@ -1,12 +1,17 @@
 import ipaddress
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core import egress
 
 from .. import persona_limits as limits
 from ..models import Campaign, CampaignMode, DnsPersona, HttpPersona, Proxy
+
+QUERY_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT")
+# Any letter case (they are stored upper case).
+QUERY_TYPE_PATTERN = "^(" + "|".join("".join(f"[{c}{c.lower()}]" for c in name) for name in QUERY_TYPES) + ")$"
 
 
 class CampaignCreateSerializer(serializers.Serializer):
@@ -91,7 +96,67 @@ class DomainResultSerializer(serializers.Serializer):
     score = serializers.DictField(allow_null=True)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 100,
+        "pattern": r"^[0-9A-Fa-f:.\[\]]+$",
+        "description": "An IP address, or IPv4:port (the egress policy decides which are allowed).",
+    }
+)
+class NameserverField(serializers.CharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "pattern": QUERY_TYPE_PATTERN})
+class QueryTypeField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": limits.HTTP_MAX_HEADERS,
+        "propertyNames": {"maxLength": limits.HTTP_MAX_HEADER_NAME, "pattern": r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"},
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": limits.HTTP_MAX_HEADER_VALUE,
+            "pattern": "^[\x20-\x7e\x80-\xff]*$",
+        },
+        "description": "Header names (RFC 9110 tokens) to values (visible characters and spaces).",
+    }
+)
+class HeadersField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "uri",
+        "maxLength": 500,
+        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+",
+        "description": "http:// or https:// with a host (credentials in the URL if any); the egress policy "
+        "decides which hosts are allowed.",
+    }
+)
+class ProxyUrlField(serializers.CharField):
+    pass
+
+
+class DomainPageSerializer(serializers.Serializer):
+    results = DomainResultSerializer(many=True)
+    next = serializers.IntegerField(allow_null=True, help_text="The `after` of the next page; null on the last.")
+
+
 class DnsPersonaSerializer(serializers.ModelSerializer):
+    nameservers = serializers.ListField(
+        child=NameserverField(max_length=100), min_length=1, max_length=limits.DNS_MAX_NAMESERVERS
+    )
+    query_types = serializers.ListField(
+        child=QueryTypeField(max_length=8), max_length=limits.DNS_MAX_QUERY_TYPES, required=False
+    )
+
     class Meta:
         model = DnsPersona
         fields = [
@@ -130,7 +195,7 @@ class DnsPersonaSerializer(serializers.ModelSerializer):
         return value
 
     def validate_query_types(self, value: list[str]) -> list[str]:
-        allowed = {"A", "AAAA", "CNAME", "MX", "NS", "TXT"}
+        allowed = set(QUERY_TYPES)
         upper = list(dict.fromkeys(item.upper() for item in value)) or ["A"]
         bad = [item for item in upper if item not in allowed]
         if bad:
@@ -139,6 +204,8 @@ class DnsPersonaSerializer(serializers.ModelSerializer):
 
 
 class HttpPersonaSerializer(serializers.ModelSerializer):
+    headers = HeadersField(required=False)
+
     class Meta:
         model = HttpPersona
         fields = [
@@ -182,6 +249,8 @@ _HEADER_VALUE = re.compile(r"[\x20-\x7e\x80-\xff]*")
 
 
 class ProxySerializer(serializers.ModelSerializer):
+    url = ProxyUrlField(max_length=500)
+
     class Meta:
         model = Proxy
         fields = ["id", "tenant", "name", "url", "created_at", "updated_at"]

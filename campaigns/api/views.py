@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import idempotency
+from core.exceptions import Conflict
 from core.pagination import BoundedPagination
+from core.schema import error_response
 from tenants.auth import user_of
 from tenants.permissions import IsPlatformAdmin, IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant, get_scoped
 
 from .. import selectors
 from ..models import Campaign, CampaignReport, PhaseConfig
+from ..phase_configs import AnalysisConfig, DnsValidationConfig, DomainGenerationConfig, HttpKeywordValidationConfig
 from ..phases import PHASES
 from ..reports import report_csv_stream
 from ..services import campaigns as campaign_services
@@ -31,6 +34,7 @@ from .serializers import (
     CampaignSummarySerializer,
     CampaignUpdateSerializer,
     DomainPageParams,
+    DomainPageSerializer,
     DomainResultSerializer,
     ModeSerializer,
     PhaseConfigSerializer,
@@ -56,11 +60,12 @@ def campaign_out(campaign: Campaign) -> dict[str, Any]:
 
 
 class CampaignListApi(APIView):
+    pagination_class = BoundedPagination
     permission_classes = [IsTenantUser]
 
     @extend_schema(responses={200: CampaignSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.campaign_list(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response(CampaignSummarySerializer(page, many=True).data)
 
@@ -115,9 +120,22 @@ def config_out(row: PhaseConfig) -> dict[str, Any]:
     return PhaseConfigSerializer({"phase": row.phase, "config": row.config, "updatedAt": row.updated_at}).data
 
 
+# An unknown phase is a 404 (`checked_phase`).
+PHASE_PARAMETER = OpenApiParameter("phase", str, OpenApiParameter.PATH, enum=list(PHASES))
+PHASE_CONFIG_REQUEST = PolymorphicProxySerializer(
+    component_name="PhaseConfigBody",
+    serializers=[DomainGenerationConfig, DnsValidationConfig, HttpKeywordValidationConfig, AnalysisConfig],
+    resource_type_field_name=None,
+    many=False,
+)
+CONFIG_FROZEN = error_response(409, "The phase runs or is paused: its config is frozen (`phase_config_frozen`).")
+
+
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhaseConfigApi(APIView):
-    """A phase's stored config. PUT validates it for that phase (400 with field-level messages); 409
-    while the phase is running or paused (a started phase runs the snapshot taken at its first start)."""
+    """A phase's stored config. PUT takes the config of that phase (one of the four shapes) and validates
+    it (400 with field-level messages); 409 while the phase is running or paused (a started phase runs
+    the snapshot taken at its first start)."""
 
     permission_classes = [IsTenantUser]
 
@@ -129,19 +147,20 @@ class PhaseConfigApi(APIView):
             raise Http404
         return Response(config_out(row))
 
-    @extend_schema(request=dict, responses={200: PhaseConfigSerializer})
+    @extend_schema(request=PHASE_CONFIG_REQUEST, responses={200: PhaseConfigSerializer, 409: CONFIG_FROZEN})
     def put(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         row = campaign_services.phase_config_set(campaign=campaign, phase=checked_phase(phase), data=request.data)
         return Response(config_out(row))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 409: CONFIG_FROZEN})
     def delete(self, request: Request, campaign_id: Any, phase: str) -> Response:
         campaign = campaign_for(request, campaign_id)
         campaign_services.phase_config_delete(campaign=campaign, phase=checked_phase(phase))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhaseStartApi(APIView):
     """Start a phase, or retry it after it failed. 409: another phase runs, a failed phase must be
     retried first (`retryPhase`), the previous phase has not completed (`requiredPhase`), or configs
@@ -174,6 +193,7 @@ class PhaseStartApi(APIView):
         return Response(campaign_out(campaign), status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhasePauseApi(APIView):
     permission_classes = [IsTenantUser]
 
@@ -185,6 +205,7 @@ class PhasePauseApi(APIView):
         return Response(campaign_out(campaign))
 
 
+@extend_schema(parameters=[PHASE_PARAMETER])
 class PhaseResumeApi(APIView):
     permission_classes = [IsTenantUser]
 
@@ -219,8 +240,8 @@ class CampaignDomainsApi(APIView):
     permission_classes = [IsTenantUser]
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
-        responses={200: DomainResultSerializer(many=True)},
+        parameters=[DomainPageParams],
+        responses={200: DomainPageSerializer},
     )
     def get(self, request: Request, campaign_id: Any) -> Response:
         campaign = campaign_for(request, campaign_id)
@@ -237,15 +258,23 @@ class CampaignDomainsApi(APIView):
         )
 
 
+def report_not_ready() -> Conflict:
+    # The campaign exists (a 404 would say it does not): its report is written when analysis completes.
+    return Conflict("The campaign has no report yet: its analysis phase has not completed.", code="report_not_ready")
+
+
+REPORT_NOT_READY = error_response(409, "No report yet (`report_not_ready`): analysis has not completed.")
+
+
 class CampaignReportApi(APIView):
     permission_classes = [IsTenantUser]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: dict, 409: REPORT_NOT_READY})
     def get(self, request: Request, campaign_id: Any) -> Response:
         campaign = campaign_for(request, campaign_id)
         report = CampaignReport.objects.filter(campaign=campaign).first()
         if report is None:
-            raise Http404
+            raise report_not_ready()
         response = Response(report.report)
         if request.query_params.get("download"):
             response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-report.json"'
@@ -258,11 +287,11 @@ class CampaignReportCsvApi(APIView):
 
     permission_classes = [IsTenantUser]
 
-    @extend_schema(responses={(200, "text/csv"): str})
+    @extend_schema(responses={(200, "text/csv"): str, 409: REPORT_NOT_READY})
     def get(self, request: Request, campaign_id: Any) -> StreamingHttpResponse:
         campaign = campaign_for(request, campaign_id)
         if not CampaignReport.objects.filter(campaign=campaign).exists():
-            raise Http404
+            raise report_not_ready()
         response = StreamingHttpResponse(report_csv_stream(campaign=campaign), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-leads.csv"'
         return response

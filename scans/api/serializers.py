@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from core import egress
@@ -13,14 +14,26 @@ from ..models import Scan
 from ..selectors import executions_by_service, retry_metadata
 
 
+class ServiceNameField(serializers.CharField):
+    """A scan service's name (the schema lists the installed ones; see `ServiceNameSchema`)."""
+
+
+class ServiceNameSchema(OpenApiSerializerFieldExtension):
+    target_class = ServiceNameField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {"type": "string", "enum": sorted(checks.names())}
+
+
 class ScanCreateSerializer(serializers.Serializer):
     url = serializers.URLField(max_length=2000)
     keywords = serializers.ListField(
         child=serializers.CharField(max_length=100, trim_whitespace=True), max_length=50, required=False, default=list
     )
     services = serializers.ListField(
-        child=serializers.CharField(max_length=64),
+        child=ServiceNameField(max_length=64),
         allow_empty=False,
+        min_length=1,
         max_length=20,
         required=False,
         default=lambda: list(DEFAULT_SERVICES),
@@ -50,8 +63,9 @@ class ScanCreateSerializer(serializers.Serializer):
 
 class ScanRetrySerializer(serializers.Serializer):
     services = serializers.ListField(
-        child=serializers.CharField(max_length=64),
+        child=ServiceNameField(max_length=64),
         allow_empty=False,
+        min_length=1,
         max_length=20,
         required=False,
         help_text="Omit to retry every retryable failed service.",

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from core import idempotency
 from core.exceptions import ApplicationError
 from core.pagination import BoundedPagination
+from core.schema import error_response
 from core.sse import object_event_stream
 from tenants.auth import user_of
 from tenants.permissions import IsTenantAdmin, IsTenantUser
@@ -32,6 +33,8 @@ from .serializers import (
 class ScanListApi(APIView):
     """Scans of the caller's tenant (newest first), and starting a new one."""
 
+    pagination_class = BoundedPagination
+
     permission_classes = [IsTenantUser]
 
     @extend_schema(
@@ -42,7 +45,7 @@ class ScanListApi(APIView):
         if wanted is not None and wanted not in ScanStatus.values:
             choices = ", ".join(ScanStatus.values)
             raise ApplicationError("Unknown status.", fields={"status": [f"Choose from {choices}."]})
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         scans = selectors.scan_list(user=user_of(request), status=wanted)
         page = paginator.paginate_queryset(scans, request, view=self)
         return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
@@ -124,7 +127,14 @@ class ScanCancelApi(APIView):
 
     permission_classes = [IsTenantAdmin]
 
-    @extend_schema(request=None, responses={202: ScanSerializer, 200: ScanSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: ScanSerializer,
+            200: ScanSerializer,
+            409: error_response(409, "The scan had finished (`scan_finished`)."),
+        },
+    )
     def post(self, request: Request, scan_id: Any) -> Response:
         scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
         outcome = services.scan_cancel(scan=scan, actor=user_of(request))

@@ -107,3 +107,16 @@ def test_a_platform_admin_creating_a_user_is_validated_too(tenant):
     )
     assert response.status_code == 400
     assert "password" in response.json()["error"]["fields"]
+
+
+def test_the_username_throttle_keys_any_username_as_printable_ascii(rf):
+    """A username may hold control characters or any script; the cache key never does (the contract
+    test's generated usernames made Django warn that such keys break memcached)."""
+    from rest_framework.request import Request
+
+    request = Request(rf.post("/api/auth/login"))
+    request._full_data = {"username": "Mâ\x1e𫼲 " + "x" * 300}  # type: ignore[attr-defined]
+
+    key = LoginUsernameThrottle().get_cache_key(request, view=None)
+
+    assert key is not None and key.isascii() and key.isprintable() and len(key) < 100

@@ -132,7 +132,10 @@ class UploadListField(serializers.ListField):
 class RunStartSerializer(serializers.Serializer):
     template = serializers.UUIDField()
     files = UploadListField(
-        child=serializers.FileField(max_length=255, allow_empty_file=True), allow_empty=False, max_length=MAX_FILES
+        child=serializers.FileField(max_length=255, allow_empty_file=True),
+        allow_empty=False,
+        min_length=1,
+        max_length=MAX_FILES,
     )
     mode = serializers.ChoiceField(choices=RunMode.choices, default=RunMode.PER_FILE)
     maxRetryCount = serializers.IntegerField(min_value=1, max_value=10, required=False)

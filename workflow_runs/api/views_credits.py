@@ -1,6 +1,6 @@
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,8 +18,8 @@ from .serializers import CreditBalanceSerializer, CreditGrantSerializer, LedgerE
 
 
 class _BalanceQuery(serializers.Serializer):
-    tenant = serializers.UUIDField(required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    tenant = serializers.UUIDField(required=False, help_text="Platform admins: the tenant.")
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100, help_text="Ledger entries to return.")
 
 
 def _balance(tenant_id: UUID, limit: int) -> dict[str, object]:
@@ -38,10 +38,7 @@ class CreditBalanceApi(APIView):
     permission_classes = [IsTenantUser]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("tenant", str, description="Platform admins: the tenant."),
-            OpenApiParameter("limit", int, description="Ledger entries to return."),
-        ],
+        parameters=[_BalanceQuery],
         responses={200: CreditBalanceSerializer},
     )
     def get(self, request: Request) -> Response:

@@ -29,13 +29,14 @@ from .serializers import (
 
 
 class RunListApi(APIView):
+    pagination_class = BoundedPagination
     parser_classes = [MultiPartParser, FormParser]
 
     permission_classes = [IsTenantUser]
 
     @extend_schema(responses={200: RunSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(runs_visible(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response([run_summary(run) for run in page or []])
 
@@ -80,6 +81,7 @@ class RunDetailApi(APIView):
 
 
 class RunFilesApi(APIView):
+    pagination_class = BoundedPagination
     permission_classes = [IsTenantUser]
 
     @extend_schema(parameters=[RunFilesQuerySerializer], responses={200: RunFileSerializer(many=True)})
@@ -88,7 +90,7 @@ class RunFilesApi(APIView):
         run = run_get(user=user_of(request), run_id=run_id)
         query = RunFilesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(run_files(run=run, status=query.validated_data.get("status")), request, self)
         return paginator.get_paginated_response(file_rows(page or []))
 

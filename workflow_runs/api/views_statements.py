@@ -49,12 +49,13 @@ def _entries(request: Request) -> Any:
 
 
 class LedgerApi(APIView):
+    pagination_class = BoundedPagination
     permission_classes = [IsTenantUser]
 
     @extend_schema(parameters=PARAMETERS, responses={200: LedgerEntrySerializer(many=True)})
     def get(self, request: Request) -> Response:
         """The tenant's ledger, newest first (limit/offset pagination)."""
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(_entries(request), request, view=self)
         return paginator.get_paginated_response(LedgerEntrySerializer(page, many=True).data)
 

@@ -23,12 +23,14 @@ def _context(request: Request) -> dict[str, object]:
 class TemplateListApi(APIView):
     """Live templates: the tenant's own and the platform-wide ones. Tenant admins create them."""
 
+    pagination_class = BoundedPagination
+
     def get_permissions(self) -> list[BasePermission]:
         return [IsTenantAdmin()] if self.request.method == "POST" else [IsTenantUser()]
 
     @extend_schema(responses={200: TemplateSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        paginator = BoundedPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(templates_visible(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response(TemplateSerializer(page, many=True, context=_context(request)).data)
 
