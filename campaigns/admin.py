@@ -114,13 +114,21 @@ class CampaignPhaseAdmin(TenantScopedAdmin[CampaignPhase]):
 
 @admin.register(DnsPersona)
 class DnsPersonaAdmin(admin.ModelAdmin[DnsPersona]):
-    list_display = ["name", "tenant", "nameservers", "timeout_seconds", "retries", "concurrency"]
+    list_display = [
+        "name",
+        "tenant",
+        "nameservers",
+        "timeout_seconds",
+        "retries",
+        "concurrency",
+        "rate_limit_per_second",
+    ]
     search_fields = ["name"]
 
 
 @admin.register(HttpPersona)
 class HttpPersonaAdmin(admin.ModelAdmin[HttpPersona]):
-    list_display = ["name", "tenant", "scheme", "port", "timeout_seconds", "concurrency"]
+    list_display = ["name", "tenant", "scheme", "port", "timeout_seconds", "concurrency", "rate_limit_per_second"]
     search_fields = ["name"]
 
 

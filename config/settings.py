@@ -142,6 +142,11 @@ RELAY_EGRESS_DENY = env_str("RELAY_EGRESS_DENY", "")
 RELAY_EGRESS_PORTS = env_str("RELAY_EGRESS_PORTS", "80,443,8080,8443")
 RELAY_EGRESS_DNS_PORTS = env_str("RELAY_EGRESS_DNS_PORTS", "53")
 
+# Per-persona rate limits hold across every worker through Redis (core/shared_rate_limit.py). While Redis
+# cannot be reached each process sends at most the persona's rate divided by this (set it to the number
+# of worker processes that may send for one persona at once).
+RELAY_RATE_LIMIT_FALLBACK_PROCESSES = env_int("RELAY_RATE_LIMIT_FALLBACK_PROCESSES", 4)
+
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -153,6 +153,7 @@ class HttpPersonaSerializer(serializers.ModelSerializer):
             "max_redirects",
             "max_body_bytes",
             "concurrency",
+            "rate_limit_per_second",
             "verify_tls",
             "address_family",
             "created_at",

@@ -49,6 +49,9 @@ class HttpPersona(models.Model):
     max_redirects = models.PositiveSmallIntegerField(default=5)
     max_body_bytes = models.PositiveIntegerField(default=262_144)
     concurrency = models.PositiveIntegerField(default=50)
+    rate_limit_per_second = models.PositiveIntegerField(
+        default=0, help_text="Requests per second across every worker; 0: unlimited"
+    )
     verify_tls = models.BooleanField(
         default=True, help_text="https: check the certificate against the domain (off: accept any certificate)."
     )

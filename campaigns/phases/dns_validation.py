@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import aiodns
 import aiodns.error
 
-from .ratelimit import RateLimiter
+from .ratelimit import LimiterSource, LocalLimiters
 
 RESOLVED, NXDOMAIN, TIMEOUT, ERROR = "resolved", "nxdomain", "timeout", "error"
 _ADDRESS_TYPES = {"A", "AAAA"}
@@ -27,6 +27,7 @@ class ResolverSettings:
     retries: int = 1
     concurrency: int = 100
     rate_limit_per_second: int = 0
+    limit_key: str = ""  # the persona's id: its rate limit is shared under this key
 
 
 @dataclass
@@ -76,11 +77,16 @@ OnResult = Callable[[int, Lookup], None]
 
 
 async def resolve_all(
-    names: Sequence[str], personas: Sequence[ResolverSettings], on_result: OnResult | None = None
+    names: Sequence[str],
+    personas: Sequence[ResolverSettings],
+    on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Lookup]:
-    """Resolve `names` (results in the same order); `on_result(index, lookup)` hears each one as it ends."""
+    """Resolve `names` (results in the same order); `on_result(index, lookup)` hears each one as it ends.
+    Each persona's rate limit comes from `limiters` (closed at the end; default: this process only)."""
     if not personas:
         raise ValueError("at least one resolver persona is needed")
+    limiters = limiters or LocalLimiters()
     lanes = []
     for persona in personas:
         resolver = aiodns.DNSResolver(
@@ -91,7 +97,7 @@ async def resolve_all(
                 persona,
                 resolver,
                 asyncio.Semaphore(max(persona.concurrency, 1)),
-                RateLimiter(persona.rate_limit_per_second),
+                limiters.limiter(persona.limit_key, persona.rate_limit_per_second),
             )
         )
 
@@ -109,12 +115,16 @@ async def resolve_all(
     finally:
         for _, resolver, _, _ in lanes:
             await resolver.close()
+        await limiters.close()
 
 
 def resolve_batch(
-    names: Sequence[str], personas: Sequence[ResolverSettings], on_result: OnResult | None = None
+    names: Sequence[str],
+    personas: Sequence[ResolverSettings],
+    on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Lookup]:
-    return asyncio.run(resolve_all(names, personas, on_result))
+    return asyncio.run(resolve_all(names, personas, on_result, limiters))
 
 
 def answered(lookup: Lookup) -> bool:

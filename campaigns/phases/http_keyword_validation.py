@@ -26,7 +26,7 @@ import aiohttp
 from core import egress
 from core.egress_transports import aiohttp_socket_factory
 
-from .ratelimit import RateLimiter
+from .ratelimit import LimiterSource, LocalLimiters
 
 OK, TIMEOUT, ERROR = "ok", "timeout", "error"
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -46,6 +46,7 @@ class FetchSettings:
     max_body_bytes: int = 262_144
     concurrency: int = 50
     rate_limit_per_second: int = 0
+    limit_key: str = ""  # the persona's id: its rate limit is shared under this key
     proxy_url: str = ""
     verify_tls: bool = True
     address_family: str = IPV4_FIRST
@@ -247,16 +248,22 @@ async def fetch_all(
     personas: Sequence[FetchSettings],
     keywords: Sequence[str],
     on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Fetch]:
     """Fetch `(name, addresses)` pairs, spread round-robin over the personas (results in the same order);
-    `on_result(index, fetch)` hears each one as it ends."""
+    `on_result(index, fetch)` hears each one as it ends. Each persona's rate limit comes from `limiters`
+    (closed at the end; default: this process only)."""
     if not personas:
         raise ValueError("at least one HTTP persona is needed")
+    limiters = limiters or LocalLimiters()
     connector = aiohttp.TCPConnector(
         force_close=True, limit=0, use_dns_cache=False, socket_factory=aiohttp_socket_factory
     )
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
-        lanes = [(p, asyncio.Semaphore(max(p.concurrency, 1)), RateLimiter(p.rate_limit_per_second)) for p in personas]
+        lanes = [
+            (p, asyncio.Semaphore(max(p.concurrency, 1)), limiters.limiter(p.limit_key, p.rate_limit_per_second))
+            for p in personas
+        ]
 
         async def one(index: int, name: str, addresses: Sequence[str]) -> Fetch:
             persona, semaphore, limiter = lanes[index % len(lanes)]
@@ -267,7 +274,10 @@ async def fetch_all(
                 on_result(index, fetch)
             return fetch
 
-        return list(await asyncio.gather(*(one(i, name, addresses) for i, (name, addresses) in enumerate(items))))
+        try:
+            return list(await asyncio.gather(*(one(i, name, addresses) for i, (name, addresses) in enumerate(items))))
+        finally:
+            await limiters.close()
 
 
 def fetch_batch(
@@ -275,8 +285,9 @@ def fetch_batch(
     personas: Sequence[FetchSettings],
     keywords: Sequence[str],
     on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Fetch]:
-    return asyncio.run(fetch_all(items, personas, keywords, on_result))
+    return asyncio.run(fetch_all(items, personas, keywords, on_result, limiters))
 
 
 def answered(fetch: Fetch) -> bool:
