@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from core import egress
-from core.egress_transports import aiohttp_socket_factory
+from core.egress_transports import AiohttpEgressResolver, aiohttp_socket_factory
 
 from .ratelimit import LimiterSource, LocalLimiters
 
@@ -104,6 +104,14 @@ def ordered_addresses(addresses: Sequence[str], family: str) -> list[str]:
     return {IPV4_ONLY: v4, IPV6_ONLY: v6, IPV6_FIRST: v6 + v4}.get(family, v4 + v6)
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def tls_context(settings: FetchSettings) -> ssl.SSLContext | bool:
     """False (plain http), a verifying context, or one that accepts any certificate (SNI is still sent)."""
     if settings.scheme != "https":
@@ -170,8 +178,11 @@ async def fetch_one(
 ) -> Fetch:
     """Fetch `name` from the first of its addresses that accepts a connection. An address the egress
     policy refuses is skipped (never connected to); the outcome is `egress_denied` only when every
-    address was refused."""
+    address was refused. An entry that is not an IP address is never resolved: it is refused as
+    `not_an_address` (the DNS phase stores addresses only; anything else came from elsewhere)."""
     failure = Fetch(name=name, status=ERROR, error="no_usable_address")
+    if not isinstance(addresses, str) and not all(_is_address(address) for address in addresses):
+        failure = Fetch(name=name, status=ERROR, error=f"{egress.EgressDenied.code}:not_an_address")
     for address in ordered_addresses(addresses, settings.address_family):
         try:
             return await fetch_from(session, name=name, address=address, settings=settings, keywords=keywords)
@@ -186,6 +197,8 @@ async def fetch_one(
             failure = Fetch(name=name, status=ERROR, error="connection_failed")
         except TimeoutError:
             return Fetch(name=name, status=TIMEOUT, error="timeout")
+        except aiohttp.InvalidURL:  # the proxy URL: refused before any connection
+            return Fetch(name=name, status=ERROR, error="invalid_url")
         except (aiohttp.ClientError, UnicodeError, LookupError) as exc:
             return Fetch(name=name, status=ERROR, error=type(exc).__name__[:200])
     return failure
@@ -257,7 +270,11 @@ async def fetch_all(
         raise ValueError("at least one HTTP persona is needed")
     limiters = limiters or LocalLimiters()
     connector = aiohttp.TCPConnector(
-        force_close=True, limit=0, use_dns_cache=False, socket_factory=aiohttp_socket_factory
+        force_close=True,
+        limit=0,
+        use_dns_cache=False,
+        resolver=AiohttpEgressResolver(),  # a proxy's name: resolved once, every address checked
+        socket_factory=aiohttp_socket_factory,  # the address connected to: checked again
     )
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         lanes = [
