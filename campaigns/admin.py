@@ -1,5 +1,6 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -132,9 +133,35 @@ class HttpPersonaAdmin(admin.ModelAdmin[HttpPersona]):
     search_fields = ["name"]
 
 
+class ProxyAdminForm(forms.ModelForm):
+    """The URL (it may carry credentials) is written, never shown: the field renders empty, and left
+    empty on a change it keeps the stored URL. `masked_url` shows it without its credentials."""
+
+    url = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="http://host:port (credentials in the URL if any). Leave empty to keep the current URL.",
+    )
+
+    class Meta:
+        model = Proxy
+        fields = ["tenant", "name", "url"]
+
+    def clean_url(self) -> str:
+        value = str(self.cleaned_data.get("url") or "")
+        if value:
+            return value
+        if self.instance.pk:
+            return str(self.instance.url)
+        raise forms.ValidationError("A proxy URL is required.")
+
+
 @admin.register(Proxy)
 class ProxyAdmin(admin.ModelAdmin[Proxy]):
-    list_display = ["name", "tenant", "url"]
+    form = ProxyAdminForm
+    list_display = ["name", "tenant", "masked_url"]
+    readonly_fields = ["masked_url"]
     search_fields = ["name"]
 
 

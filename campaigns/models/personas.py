@@ -5,6 +5,8 @@ from django.db import models
 
 from tenants.models import Tenant
 
+from ..proxy_credentials import masked_url
+
 
 class DnsPersona(models.Model):
     """How to resolve: which nameservers (`host` or `host:port`), query types and limits."""
@@ -85,3 +87,8 @@ class Proxy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def masked_url(self) -> str:
+        """The URL without its credentials: what the API and the admin show."""
+        return masked_url(self.url)
