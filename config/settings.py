@@ -11,7 +11,10 @@ django_stubs_ext.monkeypatch()  # lets admin and queryset classes take type para
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
+# The default is for development only: with DEBUG off, the system check (core/deploy_checks.py) refuses
+# it, so manage.py commands and the web process do not start with it.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production"  # noqa: S105 (refused with DEBUG off)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",")
 
