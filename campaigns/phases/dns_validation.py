@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import aiodns
 import aiodns.error
 
-from .ratelimit import LimiterSource, LocalLimiters
+from .ratelimit import Limiter, LimiterSource, LocalLimiters
 
 RESOLVED, NXDOMAIN, TIMEOUT, ERROR = "resolved", "nxdomain", "timeout", "error"
 _ADDRESS_TYPES = {"A", "AAAA"}
@@ -51,10 +51,15 @@ def _classify(exc: aiodns.error.DNSError) -> tuple[str, str]:
     return ERROR, f"dns_error_{code}"
 
 
-async def _lookup(resolver: aiodns.DNSResolver, name: str, query_types: Sequence[str]) -> Lookup:
+async def _lookup(
+    resolver: aiodns.DNSResolver, name: str, query_types: Sequence[str], limiter: Limiter | None = None
+) -> Lookup:
+    """One query per type, each admitted by the persona's rate limit first."""
     addresses: list[str] = []
     outcomes: list[tuple[str, str]] = []
     for query_type in query_types:
+        if limiter is not None:
+            await limiter.acquire()
         try:
             result = await resolver.query_dns(name, query_type)
         except aiodns.error.DNSError as exc:
@@ -104,8 +109,7 @@ async def resolve_all(
     async def one(index: int, name: str) -> Lookup:
         persona, resolver, semaphore, limiter = lanes[index % len(lanes)]
         async with semaphore:
-            await limiter.acquire()
-            lookup = await _lookup(resolver, name, persona.query_types or ("A",))
+            lookup = await _lookup(resolver, name, persona.query_types or ("A",), limiter)
         if on_result is not None:
             on_result(index, lookup)
         return lookup

@@ -26,7 +26,7 @@ import aiohttp
 from core import egress
 from core.egress_transports import AiohttpEgressResolver, aiohttp_socket_factory
 
-from .ratelimit import LimiterSource, LocalLimiters
+from .ratelimit import Limiter, LimiterSource, LocalLimiters
 
 OK, TIMEOUT, ERROR = "ok", "timeout", "error"
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -175,6 +175,7 @@ async def fetch_one(
     addresses: Sequence[str],
     settings: FetchSettings,
     keywords: Sequence[str],
+    limiter: Limiter | None = None,
 ) -> Fetch:
     """Fetch `name` from the first of its addresses that accepts a connection. An address the egress
     policy refuses is skipped (never connected to); the outcome is `egress_denied` only when every
@@ -185,7 +186,9 @@ async def fetch_one(
         failure = Fetch(name=name, status=ERROR, error=f"{egress.EgressDenied.code}:not_an_address")
     for address in ordered_addresses(addresses, settings.address_family):
         try:
-            return await fetch_from(session, name=name, address=address, settings=settings, keywords=keywords)
+            return await fetch_from(
+                session, name=name, address=address, settings=settings, keywords=keywords, limiter=limiter
+            )
         except egress.EgressDenied as exc:
             if failure.error == "no_usable_address" or failure.error.startswith(egress.EgressDenied.code):
                 failure = Fetch(name=name, status=ERROR, error=f"{exc.code}:{exc.rule}")
@@ -205,9 +208,16 @@ async def fetch_one(
 
 
 async def fetch_from(
-    session: aiohttp.ClientSession, *, name: str, address: str, settings: FetchSettings, keywords: Sequence[str]
+    session: aiohttp.ClientSession,
+    *,
+    name: str,
+    address: str,
+    settings: FetchSettings,
+    keywords: Sequence[str],
+    limiter: Limiter | None = None,
 ) -> Fetch:
-    """One address: follow same-host redirects, read and digest the page. Connection errors propagate."""
+    """One address: follow same-host redirects, read and digest the page. Connection errors propagate.
+    Every request (each redirect hop too) is admitted by the persona's rate limit first."""
     port = settings.port or (443 if settings.scheme == "https" else 80)
     host_header = name if port in (80, 443) else f"{name}:{port}"
     ip_host = f"[{address}]" if ":" in address else address
@@ -218,6 +228,8 @@ async def fetch_from(
     egress.check_address(address, port)
     for redirects in range(settings.max_redirects + 1):
         url = f"{settings.scheme}://{ip_host}:{port}{path}"
+        if limiter is not None:
+            await limiter.acquire()
         async with _connect(session, url=url, name=name, headers=headers, settings=settings) as response:
             final_url = f"{settings.scheme}://{name}{path}"
             location = response.headers.get("Location", "")
@@ -285,8 +297,9 @@ async def fetch_all(
         async def one(index: int, name: str, addresses: Sequence[str]) -> Fetch:
             persona, semaphore, limiter = lanes[index % len(lanes)]
             async with semaphore:
-                await limiter.acquire()
-                fetch = await fetch_one(session, name=name, addresses=addresses, settings=persona, keywords=keywords)
+                fetch = await fetch_one(
+                    session, name=name, addresses=addresses, settings=persona, keywords=keywords, limiter=limiter
+                )
             if on_result is not None:
                 on_result(index, fetch)
             return fetch

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from core.shared_rate_limit import Limiter, LocalRateLimiter
 
+__all__ = ["Limiter", "LimiterSource", "LocalLimiters"]
+
 
 class LimiterSource(Protocol):
     def limiter(self, key: str, per_second: float) -> Limiter: ...

@@ -71,7 +71,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        """`/` redirects to `/landing` on the same host: one fetch is two requests."""
         self.server.arrivals.add()  # type: ignore[attr-defined]
+        if self.path == "/":
+            self.send_response(302)
+            self.send_header("Location", "/landing")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = b"<html><head><title>counted</title></head><body>pricing</body></html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
