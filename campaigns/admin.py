@@ -1,5 +1,6 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -114,19 +115,53 @@ class CampaignPhaseAdmin(TenantScopedAdmin[CampaignPhase]):
 
 @admin.register(DnsPersona)
 class DnsPersonaAdmin(admin.ModelAdmin[DnsPersona]):
-    list_display = ["name", "tenant", "nameservers", "timeout_seconds", "retries", "concurrency"]
+    list_display = [
+        "name",
+        "tenant",
+        "nameservers",
+        "timeout_seconds",
+        "retries",
+        "concurrency",
+        "rate_limit_per_second",
+    ]
     search_fields = ["name"]
 
 
 @admin.register(HttpPersona)
 class HttpPersonaAdmin(admin.ModelAdmin[HttpPersona]):
-    list_display = ["name", "tenant", "scheme", "port", "timeout_seconds", "concurrency"]
+    list_display = ["name", "tenant", "scheme", "port", "timeout_seconds", "concurrency", "rate_limit_per_second"]
     search_fields = ["name"]
+
+
+class ProxyAdminForm(forms.ModelForm):
+    """The URL (it may carry credentials) is written, never shown: the field renders empty, and left
+    empty on a change it keeps the stored URL. `masked_url` shows it without its credentials."""
+
+    url = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="http://host:port (credentials in the URL if any). Leave empty to keep the current URL.",
+    )
+
+    class Meta:
+        model = Proxy
+        fields = ["tenant", "name", "url"]
+
+    def clean_url(self) -> str:
+        value = str(self.cleaned_data.get("url") or "")
+        if value:
+            return value
+        if self.instance.pk:
+            return str(self.instance.url)
+        raise forms.ValidationError("A proxy URL is required.")
 
 
 @admin.register(Proxy)
 class ProxyAdmin(admin.ModelAdmin[Proxy]):
-    list_display = ["name", "tenant", "url"]
+    form = ProxyAdminForm
+    list_display = ["name", "tenant", "masked_url"]
+    readonly_fields = ["masked_url"]
     search_fields = ["name"]
 
 

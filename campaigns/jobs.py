@@ -24,6 +24,7 @@ from django.db.backends.utils import CursorWrapper
 
 from core import egress
 from core.egress_transports import checked_nameservers
+from core.shared_rate_limit import SharedLimiters
 from orchestration import fencing
 from orchestration.errors import JobError
 from orchestration.models import Job
@@ -134,6 +135,7 @@ def dns_personas(ids: list[str]) -> list[dns_validation.ResolverSettings]:
             retries=p.retries,
             concurrency=p.concurrency,
             rate_limit_per_second=p.rate_limit_per_second,
+            limit_key=f"dns:{p.pk}",
         )
         for p in personas
     ]
@@ -169,7 +171,10 @@ def resolve_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     # Network I/O outside any transaction: a slow resolver must not hold locks or a connection in a txn.
     with BatchWriter(write=write, usable=lambda item: dns_validation.answered(item[1])) as writer:
         lookups = dns_validation.resolve_batch(
-            [name for _, _, name in domains], personas, on_result=lambda i, lookup: writer.add((domains[i], lookup))
+            [name for _, _, name in domains],
+            personas,
+            on_result=lambda i, lookup: writer.add((domains[i], lookup)),
+            limiters=SharedLimiters(),  # each persona's rate holds across every worker process
         )
         if dns_validation.resolvers_unusable(lookups):
             raise JobError.retryable_error(
@@ -209,6 +214,8 @@ def http_personas(ids: list[str], proxy_id: str | None) -> list[http_keyword_val
             max_redirects=p.max_redirects,
             max_body_bytes=p.max_body_bytes,
             concurrency=p.concurrency,
+            rate_limit_per_second=p.rate_limit_per_second,
+            limit_key=f"http:{p.pk}",
             proxy_url=proxy_url,
             verify_tls=p.verify_tls,
             address_family=p.address_family,
@@ -271,6 +278,7 @@ def fetch_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
             personas,
             payload.get("keywords", []),
             on_result=lambda i, fetch: writer.add((rows[i], fetch)),
+            limiters=SharedLimiters(),  # each persona's rate holds across every worker process
         )
         if http_keyword_validation.fetches_unusable(fetches):
             if all(fetch.error.startswith(egress.EgressDenied.code) for fetch in fetches):

@@ -18,6 +18,7 @@ HTTP = {
     "max_redirects": (0, 10),
     "max_body_bytes": (1024, 1_048_576),
     "concurrency": (1, 200),
+    "rate_limit_per_second": (0, 1000),  # 0: no per-persona limit
     "port": (1, 65535),
 }
 HTTP_MAX_HEADERS = 30

@@ -6,6 +6,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_asgi_application()
 
 from core.body_limit import RequestBodyLimit  # noqa: E402 (needs the settings configured above)
+from core.deploy_checks import refuse_unsafe_start  # noqa: E402
+
+# uvicorn runs no system checks: refuse here to serve with DEBUG off and an unsafe configuration.
+refuse_unsafe_start()
 
 # Bodies over RELAY_MAX_REQUEST_BYTES are refused while they stream in, before Django spools them.
 application = RequestBodyLimit(django_application)

@@ -11,7 +11,10 @@ django_stubs_ext.monkeypatch()  # lets admin and queryset classes take type para
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
+# The default is for development only: with DEBUG off, the system check (core/deploy_checks.py) refuses
+# it, so manage.py commands and the web process do not start with it.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production"  # noqa: S105 (refused with DEBUG off)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",")
 
@@ -141,6 +144,11 @@ RELAY_EGRESS_ALLOW = env_str("RELAY_EGRESS_ALLOW", "")
 RELAY_EGRESS_DENY = env_str("RELAY_EGRESS_DENY", "")
 RELAY_EGRESS_PORTS = env_str("RELAY_EGRESS_PORTS", "80,443,8080,8443")
 RELAY_EGRESS_DNS_PORTS = env_str("RELAY_EGRESS_DNS_PORTS", "53")
+
+# Per-persona rate limits hold across every worker through Redis (core/shared_rate_limit.py). While Redis
+# cannot be reached each process sends at most the persona's rate divided by this (set it to the number
+# of worker processes that may send for one persona at once).
+RELAY_RATE_LIMIT_FALLBACK_PROCESSES = env_int("RELAY_RATE_LIMIT_FALLBACK_PROCESSES", 4)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -43,6 +43,7 @@ KINDS = {
             ("timeout_seconds", "Timeout (s)"),
             ("retries", "Retries"),
             ("concurrency", "Concurrency"),
+            ("rate_limit_per_second", "Rate limit (per second, all workers; 0: none)"),
         ),
         lists=("nameservers",),
     ),
@@ -58,6 +59,7 @@ KINDS = {
             ("user_agent", "User agent"),
             ("timeout_seconds", "Timeout (s)"),
             ("concurrency", "Concurrency"),
+            ("rate_limit_per_second", "Rate limit (per second, all workers; 0: none)"),
         ),
     ),
 }

@@ -9,6 +9,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+import aiohttp.abc
 import httpcore
 import httpx
 
@@ -75,6 +76,31 @@ def async_http_transport(**kwargs: Any) -> httpx.AsyncHTTPTransport:
     assert isinstance(pool, httpcore.AsyncConnectionPool), "the egress hook expects httpx's plain connection pool"
     pool._network_backend = _EgressAsyncBackend()
     return transport
+
+
+class AiohttpEgressResolver(aiohttp.abc.AbstractResolver):
+    """`aiohttp.TCPConnector(resolver=…)`: a host name (a proxy's) is resolved by the policy's own lookup,
+    every address checked (EgressDenied if one is denied), like the httpx transports; IP literals never
+    come here (aiohttp connects to them directly, and the socket factory checks them)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        addresses = await asyncio.to_thread(egress.resolve_checked, host, port)
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in addresses
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
 def aiohttp_socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:

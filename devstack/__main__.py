@@ -90,6 +90,16 @@ def flower_credentials() -> str:
     return path.read_text().strip()
 
 
+def secret_key() -> str:
+    """This checkout's own SECRET_KEY for `make run`, made once (.data/secret-key)."""
+    path = DATA / "secret-key"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -106,6 +116,7 @@ def cmd_run(_: argparse.Namespace) -> int:
         env.setdefault("PORT", str(8000 if _port_free(8000) else free_port()))
         env.setdefault("FLOWER_PORT", str(5555 if _port_free(5555) else free_port()))
         env.setdefault("FLOWER_BASIC_AUTH", flower_credentials())
+        env.setdefault("DJANGO_SECRET_KEY", secret_key())  # with DEBUG off the development key is refused
         env.setdefault("RELAY_MEDIA_ROOT", str(DATA / "media"))
         manage("migrate", "--noinput", env=env)
         manage("shell", "-c", "import sys; from devstack.demo import seed_demo; seed_demo(sys.stdout)", env=env)
@@ -189,6 +200,8 @@ def private_services() -> Iterator[dict[str, str]]:
     try:
         with services(data_dir, durable=False) as service_env:
             env = {**os.environ, **TEST_ENV, **service_env, "RELAY_MEDIA_ROOT": str(data_dir / "media")}
+            # DEBUG is off in tests and benchmarks: a key of their own (the development default is refused).
+            env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
             env.update(test_egress(service_env))
             yield env
     finally:

@@ -220,6 +220,7 @@ class HttpPersonaSerializer(serializers.ModelSerializer):
             "max_redirects",
             "max_body_bytes",
             "concurrency",
+            "rate_limit_per_second",
             "verify_tls",
             "address_family",
             "created_at",
@@ -249,12 +250,15 @@ _HEADER_VALUE = re.compile(r"[\x20-\x7e\x80-\xff]*")
 
 
 class ProxySerializer(serializers.ModelSerializer):
-    url = ProxyUrlField(max_length=500)
+    # Credentials are write-only: `url` is never returned; `masked_url` shows it without them.
+    url = ProxyUrlField(max_length=500, write_only=True)
+    masked_url = serializers.CharField(read_only=True, help_text="The URL with its user and password as ***.")
 
     class Meta:
         model = Proxy
-        fields = ["id", "tenant", "name", "url", "created_at", "updated_at"]
+        fields = ["id", "tenant", "name", "url", "masked_url", "created_at", "updated_at"]
         read_only_fields = ["id", "tenant", "created_at", "updated_at"]
+        extra_kwargs = {"url": {"write_only": True}}
 
     def validate_url(self, value: str) -> str:
         from urllib.parse import urlsplit

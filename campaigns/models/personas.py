@@ -5,6 +5,8 @@ from django.db import models
 
 from tenants.models import Tenant
 
+from ..proxy_credentials import masked_url
+
 
 class DnsPersona(models.Model):
     """How to resolve: which nameservers (`host` or `host:port`), query types and limits."""
@@ -49,6 +51,9 @@ class HttpPersona(models.Model):
     max_redirects = models.PositiveSmallIntegerField(default=5)
     max_body_bytes = models.PositiveIntegerField(default=262_144)
     concurrency = models.PositiveIntegerField(default=50)
+    rate_limit_per_second = models.PositiveIntegerField(
+        default=0, help_text="Requests per second across every worker; 0: unlimited"
+    )
     verify_tls = models.BooleanField(
         default=True, help_text="https: check the certificate against the domain (off: accept any certificate)."
     )
@@ -82,3 +87,8 @@ class Proxy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def masked_url(self) -> str:
+        """The URL without its credentials: what the API and the admin show."""
+        return masked_url(self.url)

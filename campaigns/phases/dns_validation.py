@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import aiodns
 import aiodns.error
 
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, LimiterSource, LocalLimiters
 
 RESOLVED, NXDOMAIN, TIMEOUT, ERROR = "resolved", "nxdomain", "timeout", "error"
 _ADDRESS_TYPES = {"A", "AAAA"}
@@ -27,6 +27,7 @@ class ResolverSettings:
     retries: int = 1
     concurrency: int = 100
     rate_limit_per_second: int = 0
+    limit_key: str = ""  # the persona's id: its rate limit is shared under this key
 
 
 @dataclass
@@ -50,10 +51,15 @@ def _classify(exc: aiodns.error.DNSError) -> tuple[str, str]:
     return ERROR, f"dns_error_{code}"
 
 
-async def _lookup(resolver: aiodns.DNSResolver, name: str, query_types: Sequence[str]) -> Lookup:
+async def _lookup(
+    resolver: aiodns.DNSResolver, name: str, query_types: Sequence[str], limiter: Limiter | None = None
+) -> Lookup:
+    """One query per type, each admitted by the persona's rate limit first."""
     addresses: list[str] = []
     outcomes: list[tuple[str, str]] = []
     for query_type in query_types:
+        if limiter is not None:
+            await limiter.acquire()
         try:
             result = await resolver.query_dns(name, query_type)
         except aiodns.error.DNSError as exc:
@@ -76,11 +82,16 @@ OnResult = Callable[[int, Lookup], None]
 
 
 async def resolve_all(
-    names: Sequence[str], personas: Sequence[ResolverSettings], on_result: OnResult | None = None
+    names: Sequence[str],
+    personas: Sequence[ResolverSettings],
+    on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Lookup]:
-    """Resolve `names` (results in the same order); `on_result(index, lookup)` hears each one as it ends."""
+    """Resolve `names` (results in the same order); `on_result(index, lookup)` hears each one as it ends.
+    Each persona's rate limit comes from `limiters` (closed at the end; default: this process only)."""
     if not personas:
         raise ValueError("at least one resolver persona is needed")
+    limiters = limiters or LocalLimiters()
     lanes = []
     for persona in personas:
         resolver = aiodns.DNSResolver(
@@ -91,15 +102,14 @@ async def resolve_all(
                 persona,
                 resolver,
                 asyncio.Semaphore(max(persona.concurrency, 1)),
-                RateLimiter(persona.rate_limit_per_second),
+                limiters.limiter(persona.limit_key, persona.rate_limit_per_second),
             )
         )
 
     async def one(index: int, name: str) -> Lookup:
         persona, resolver, semaphore, limiter = lanes[index % len(lanes)]
         async with semaphore:
-            await limiter.acquire()
-            lookup = await _lookup(resolver, name, persona.query_types or ("A",))
+            lookup = await _lookup(resolver, name, persona.query_types or ("A",), limiter)
         if on_result is not None:
             on_result(index, lookup)
         return lookup
@@ -109,12 +119,16 @@ async def resolve_all(
     finally:
         for _, resolver, _, _ in lanes:
             await resolver.close()
+        await limiters.close()
 
 
 def resolve_batch(
-    names: Sequence[str], personas: Sequence[ResolverSettings], on_result: OnResult | None = None
+    names: Sequence[str],
+    personas: Sequence[ResolverSettings],
+    on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Lookup]:
-    return asyncio.run(resolve_all(names, personas, on_result))
+    return asyncio.run(resolve_all(names, personas, on_result, limiters))
 
 
 def answered(lookup: Lookup) -> bool:

@@ -24,9 +24,9 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from core import egress
-from core.egress_transports import aiohttp_socket_factory
+from core.egress_transports import AiohttpEgressResolver, aiohttp_socket_factory
 
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, LimiterSource, LocalLimiters
 
 OK, TIMEOUT, ERROR = "ok", "timeout", "error"
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -46,6 +46,7 @@ class FetchSettings:
     max_body_bytes: int = 262_144
     concurrency: int = 50
     rate_limit_per_second: int = 0
+    limit_key: str = ""  # the persona's id: its rate limit is shared under this key
     proxy_url: str = ""
     verify_tls: bool = True
     address_family: str = IPV4_FIRST
@@ -101,6 +102,14 @@ def ordered_addresses(addresses: Sequence[str], family: str) -> list[str]:
     v4 = [address for version, address in parsed if version == 4]
     v6 = [address for version, address in parsed if version == 6]
     return {IPV4_ONLY: v4, IPV6_ONLY: v6, IPV6_FIRST: v6 + v4}.get(family, v4 + v6)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def tls_context(settings: FetchSettings) -> ssl.SSLContext | bool:
@@ -166,14 +175,20 @@ async def fetch_one(
     addresses: Sequence[str],
     settings: FetchSettings,
     keywords: Sequence[str],
+    limiter: Limiter | None = None,
 ) -> Fetch:
     """Fetch `name` from the first of its addresses that accepts a connection. An address the egress
     policy refuses is skipped (never connected to); the outcome is `egress_denied` only when every
-    address was refused."""
+    address was refused. An entry that is not an IP address is never resolved: it is refused as
+    `not_an_address` (the DNS phase stores addresses only; anything else came from elsewhere)."""
     failure = Fetch(name=name, status=ERROR, error="no_usable_address")
+    if not isinstance(addresses, str) and not all(_is_address(address) for address in addresses):
+        failure = Fetch(name=name, status=ERROR, error=f"{egress.EgressDenied.code}:not_an_address")
     for address in ordered_addresses(addresses, settings.address_family):
         try:
-            return await fetch_from(session, name=name, address=address, settings=settings, keywords=keywords)
+            return await fetch_from(
+                session, name=name, address=address, settings=settings, keywords=keywords, limiter=limiter
+            )
         except egress.EgressDenied as exc:
             if failure.error == "no_usable_address" or failure.error.startswith(egress.EgressDenied.code):
                 failure = Fetch(name=name, status=ERROR, error=f"{exc.code}:{exc.rule}")
@@ -185,15 +200,24 @@ async def fetch_one(
             failure = Fetch(name=name, status=ERROR, error="connection_failed")
         except TimeoutError:
             return Fetch(name=name, status=TIMEOUT, error="timeout")
+        except aiohttp.InvalidURL:  # the proxy URL: refused before any connection
+            return Fetch(name=name, status=ERROR, error="invalid_url")
         except (aiohttp.ClientError, UnicodeError, LookupError) as exc:
             return Fetch(name=name, status=ERROR, error=type(exc).__name__[:200])
     return failure
 
 
 async def fetch_from(
-    session: aiohttp.ClientSession, *, name: str, address: str, settings: FetchSettings, keywords: Sequence[str]
+    session: aiohttp.ClientSession,
+    *,
+    name: str,
+    address: str,
+    settings: FetchSettings,
+    keywords: Sequence[str],
+    limiter: Limiter | None = None,
 ) -> Fetch:
-    """One address: follow same-host redirects, read and digest the page. Connection errors propagate."""
+    """One address: follow same-host redirects, read and digest the page. Connection errors propagate.
+    Every request (each redirect hop too) is admitted by the persona's rate limit first."""
     port = settings.port or (443 if settings.scheme == "https" else 80)
     host_header = name if port in (80, 443) else f"{name}:{port}"
     ip_host = f"[{address}]" if ":" in address else address
@@ -204,6 +228,8 @@ async def fetch_from(
     egress.check_address(address, port)
     for redirects in range(settings.max_redirects + 1):
         url = f"{settings.scheme}://{ip_host}:{port}{path}"
+        if limiter is not None:
+            await limiter.acquire()
         async with _connect(session, url=url, name=name, headers=headers, settings=settings) as response:
             final_url = f"{settings.scheme}://{name}{path}"
             location = response.headers.get("Location", "")
@@ -247,27 +273,41 @@ async def fetch_all(
     personas: Sequence[FetchSettings],
     keywords: Sequence[str],
     on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Fetch]:
     """Fetch `(name, addresses)` pairs, spread round-robin over the personas (results in the same order);
-    `on_result(index, fetch)` hears each one as it ends."""
+    `on_result(index, fetch)` hears each one as it ends. Each persona's rate limit comes from `limiters`
+    (closed at the end; default: this process only)."""
     if not personas:
         raise ValueError("at least one HTTP persona is needed")
+    limiters = limiters or LocalLimiters()
     connector = aiohttp.TCPConnector(
-        force_close=True, limit=0, use_dns_cache=False, socket_factory=aiohttp_socket_factory
+        force_close=True,
+        limit=0,
+        use_dns_cache=False,
+        resolver=AiohttpEgressResolver(),  # a proxy's name: resolved once, every address checked
+        socket_factory=aiohttp_socket_factory,  # the address connected to: checked again
     )
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
-        lanes = [(p, asyncio.Semaphore(max(p.concurrency, 1)), RateLimiter(p.rate_limit_per_second)) for p in personas]
+        lanes = [
+            (p, asyncio.Semaphore(max(p.concurrency, 1)), limiters.limiter(p.limit_key, p.rate_limit_per_second))
+            for p in personas
+        ]
 
         async def one(index: int, name: str, addresses: Sequence[str]) -> Fetch:
             persona, semaphore, limiter = lanes[index % len(lanes)]
             async with semaphore:
-                await limiter.acquire()
-                fetch = await fetch_one(session, name=name, addresses=addresses, settings=persona, keywords=keywords)
+                fetch = await fetch_one(
+                    session, name=name, addresses=addresses, settings=persona, keywords=keywords, limiter=limiter
+                )
             if on_result is not None:
                 on_result(index, fetch)
             return fetch
 
-        return list(await asyncio.gather(*(one(i, name, addresses) for i, (name, addresses) in enumerate(items))))
+        try:
+            return list(await asyncio.gather(*(one(i, name, addresses) for i, (name, addresses) in enumerate(items))))
+        finally:
+            await limiters.close()
 
 
 def fetch_batch(
@@ -275,8 +315,9 @@ def fetch_batch(
     personas: Sequence[FetchSettings],
     keywords: Sequence[str],
     on_result: OnResult | None = None,
+    limiters: LimiterSource | None = None,
 ) -> list[Fetch]:
-    return asyncio.run(fetch_all(items, personas, keywords, on_result))
+    return asyncio.run(fetch_all(items, personas, keywords, on_result, limiters))
 
 
 def answered(fetch: Fetch) -> bool:

@@ -1,23 +1,26 @@
-"""An asyncio token bucket shared by the tasks of one persona."""
+"""Per-persona rate limits for the phases. A batch asks its `LimiterSource` for one limiter per persona
+(keyed by the persona's id) and closes the source when it ends. The default limits within this process
+only; the campaign jobs pass `core.shared_rate_limit.SharedLimiters`, which holds each persona's rate
+across every worker process."""
 
 from __future__ import annotations
 
-import asyncio
-import time
+from typing import Protocol
+
+from core.shared_rate_limit import Limiter, LocalRateLimiter
+
+__all__ = ["Limiter", "LimiterSource", "LocalLimiters"]
 
 
-class RateLimiter:
-    def __init__(self, per_second: float) -> None:
-        self.per_second = per_second
-        self._next = 0.0
-        self._lock = asyncio.Lock()
+class LimiterSource(Protocol):
+    def limiter(self, key: str, per_second: float) -> Limiter: ...
 
-    async def acquire(self) -> None:
-        if self.per_second <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            wait = self._next - now
-            self._next = max(self._next, now) + 1.0 / self.per_second
-        if wait > 0:
-            await asyncio.sleep(wait)
+    async def close(self) -> None: ...
+
+
+class LocalLimiters:
+    def limiter(self, key: str, per_second: float) -> Limiter:
+        return LocalRateLimiter(per_second)
+
+    async def close(self) -> None:
+        return None

@@ -194,6 +194,22 @@ def test_personas_are_edited_with_the_apis_validation_and_roles(tenant, other_te
     assert "loopback dns" in browser_for(tenant_member).get("/console/personas").content.decode()
 
 
+@pytest.mark.parametrize("kind", ["dns", "http"])
+def test_a_personas_shared_rate_limit_is_set_in_the_console_within_its_bound(tenant, tenant_admin, kind):
+    from campaigns.models import HttpPersona
+
+    from ..campaigns.factories import http_persona
+
+    persona = dns_persona(tenant, 53) if kind == "dns" else http_persona(tenant, 80)
+    url = f"/console/personas/{kind}/{persona.pk}"
+    form = {"nameservers": "127.0.0.1:5353"} if kind == "dns" else {}  # the form sends its list fields
+    refused = htmx(browser_for(tenant_admin), url, {**form, "rate_limit_per_second": "1001"})
+    assert refused.status_code == 400
+    assert htmx(browser_for(tenant_admin), url, {**form, "rate_limit_per_second": "20"}).status_code == 200
+    model = type(persona) if kind == "dns" else HttpPersona
+    assert model.objects.get(pk=persona.pk).rate_limit_per_second == 20
+
+
 def test_continue_shows_its_cost_before_it_is_confirmed(tenant, tenant_admin):
     fund(tenant, purchased=10)
     template = make_template(tenant=tenant, credits_per_run=3)

@@ -25,16 +25,17 @@ class Counter:
 
 
 @contextmanager
-def counting_listener() -> Iterator[Counter]:
-    """TCP on 127.0.0.1 and ::1 (same port where free) and UDP on 127.0.0.1, counting every connection
-    and datagram."""
-    tcp = socket.create_server(("127.0.0.1", 0))
+def counting_listener(host: str = "127.0.0.1", port: int = 0) -> Iterator[Counter]:
+    """TCP on `host` and ::1 (same port where free) and UDP on `host`, counting every connection and
+    datagram. `host`/`port`: another loopback address on an allowed server's port stands for the
+    internal service a rebinding name points at."""
+    tcp = socket.create_server((host, port))
     port = tcp.getsockname()[1]
     sockets = [tcp]
-    with suppress(OSError):  # no IPv6 loopback on this machine
+    with suppress(OSError):  # no IPv6 loopback on this machine, or the port is taken there
         sockets.append(socket.create_server(("::1", port), family=socket.AF_INET6))
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", port))
+    udp.bind((host, port))
     counter = Counter(port=port)
     stop = threading.Event()
 

@@ -3,6 +3,10 @@ scanned page, webhook URL, campaign HTTP fetch, DNS persona nameserver, proxy): 
 configured, an `egress_denied` (or `invalid_url`) outcome when it is used, and the counting listener
 that stands for an internal service never sees a connection.
 
+The corpus holds every notation of the internal addresses and names that the loopback DNS server
+resolves to internal addresses (`*.internal.test`, asked through the resolver every entry point uses);
+a name whose answer changes between lookups (`*.rebind.test`) is tried at each entry point too.
+
 The counting listener's port is made an *allowed port* here, so every refusal below comes from the
 address rules, not from the port rule."""
 
@@ -26,7 +30,8 @@ from scans.checks.registry import CheckSettings, ScanTarget
 from workflow_runs.processors import webhook
 from workflow_runs.processors.registry import ConfigError
 
-from .egress_servers import allowed_site, counting_listener
+from .egress_resolvers import INTERNAL_NAMES
+from .egress_servers import allowed_site
 
 LOOPBACK = ["127.0.0.1", "127.1", "127.0.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001"]
 LOOPBACK += ["017700000001", "127.127.127.127", "localhost", "0.0.0.0", "0"]  # noqa: S104 (a target, not a bind)
@@ -38,7 +43,7 @@ PRIVATE = ["10.0.0.1", "012.0.0.1", "167772161", "172.16.0.1", "192.168.1.1", "0
 PRIVATE += ["[fd12:3456::1]", "[::ffff:10.0.0.1]"]
 OTHER = ["169.254.1.1", "[fe80::1]", "100.64.0.1", "100.127.255.254", "224.0.0.1", "239.255.255.250", "[ff02::1]"]
 OTHER += ["240.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1"]
-CORPUS = LOOPBACK + METADATA + PRIVATE + OTHER
+CORPUS = LOOPBACK + METADATA + PRIVATE + OTHER + INTERNAL_NAMES
 REFUSED = {egress.EgressDenied.code, "invalid_url"}
 
 
@@ -54,34 +59,13 @@ def canonical(host: str) -> str | None:
 
 
 CANONICAL = sorted({address for address in map(canonical, CORPUS) if address})
+# The fixtures (counter, site, strict, resolver) are in conftest.py.
 
 
 def test_the_corpus_is_large_enough():
     assert len(CORPUS) >= 40
     assert len(CANONICAL) >= 30
-
-
-@pytest.fixture
-def counter():
-    with counting_listener() as listening:
-        yield listening
-
-
-@pytest.fixture
-def site():
-    with allowed_site() as serving:
-        yield serving
-
-
-@pytest.fixture
-def strict(settings, counter, site):
-    """Nothing internal allowed but the allowed site's own address and port; the counter's port is an
-    allowed port (so the address rules are what refuse)."""
-    settings.RELAY_EGRESS_ALLOW = f"127.0.0.1/32:{site.port}"
-    settings.RELAY_EGRESS_DENY = ""
-    settings.RELAY_EGRESS_PORTS = f"80,443,8080,8443,{counter.port}"
-    settings.RELAY_EGRESS_DNS_PORTS = f"53,{counter.port}"
-    return settings
+    assert len(INTERNAL_NAMES) >= 5
 
 
 def url_of(host: str, port: int) -> str:
@@ -202,9 +186,12 @@ def test_a_webhook_url_is_refused_at_configuration_and_at_run_time(strict, count
 
 
 def test_a_campaign_fetch_to_a_denied_address_is_refused(strict, counter):
+    """Resolved addresses (what the DNS phase stores), and every other notation, which is never resolved."""
     persona = http_keyword_validation.FetchSettings(port=counter.port, timeout_seconds=5)
-    fetches = http_keyword_validation.fetch_batch([("shop.test", [address]) for address in CANONICAL], [persona], [])
-    assert {fetch.error.split(":")[0] for fetch in fetches} == {egress.EgressDenied.code}
+    targets = CANONICAL + CORPUS
+    fetches = http_keyword_validation.fetch_batch([("shop.test", [target]) for target in targets], [persona], [])
+    for target, fetch in zip(targets, fetches, strict=True):
+        assert fetch.error.split(":")[0] == egress.EgressDenied.code, (target, fetch)
     assert counter.connections == 0
 
 
@@ -252,13 +239,16 @@ def test_names_the_loopback_dns_server_resolves_to_internal_addresses_are_not_fe
 
 
 def test_a_campaign_fetch_through_a_denied_proxy_is_refused(strict, counter, site):
-    for address in CANONICAL:
-        host = f"[{address}]" if ":" in address else address
+    """Resolved addresses are `egress_denied`; other notations too, or `invalid_url` where the client
+    refuses the proxy URL before any connection."""
+    resolved = [f"[{address}]" if ":" in address else address for address in CANONICAL]
+    for host in resolved + CORPUS:
         persona = http_keyword_validation.FetchSettings(
             port=site.port, timeout_seconds=5, proxy_url=f"http://{host}:{counter.port}"
         )
         (fetch,) = http_keyword_validation.fetch_batch([("shop.test", ["127.0.0.1"])], [persona], [])
-        assert fetch.error.startswith(egress.EgressDenied.code), (address, fetch)
+        allowed = {egress.EgressDenied.code} if host in resolved else REFUSED
+        assert fetch.error.split(":")[0] in allowed, (host, fetch)
     assert counter.connections == 0
 
 
@@ -269,12 +259,11 @@ def test_a_proxy_is_refused_at_configuration_and_at_run_time(strict, counter, ad
         assert response.status_code == 400, host
         assert "url" in response.json()["error"]["fields"], host
     persona = HttpPersona.objects.create(tenant=tenant, name="h")
-    for address in CANONICAL:
-        host = f"[{address}]" if ":" in address else address
+    for host in CORPUS:
         proxy = Proxy.objects.create(tenant=tenant, name="p", url=f"http://{host}:{counter.port}")
         with pytest.raises(JobError) as caught:
             campaign_jobs.http_personas([str(persona.pk)], str(proxy.pk))
-        assert caught.value.code == egress.EgressDenied.code and not caught.value.retryable
+        assert caught.value.code == egress.EgressDenied.code and not caught.value.retryable, host
     assert counter.connections == 0
 
 
@@ -284,7 +273,8 @@ def _nameserver(address: str, port: int) -> str:
 
 @pytest.mark.django_db
 def test_a_dns_persona_nameserver_is_refused_at_configuration_and_at_run_time(strict, counter, admin_client, tenant):
-    for address in CANONICAL:
+    """Resolved addresses, and every other notation and name (a nameserver must be an IP: never resolved)."""
+    for address in CANONICAL + [host.strip("[]") if host.startswith("[") else host for host in CORPUS]:
         body: dict[str, Any] = {"name": "d", "nameservers": [_nameserver(address, counter.port)]}
         response = admin_client.post("/api/personas/dns", body, format="json")
         assert response.status_code == 400, address
