@@ -25,14 +25,17 @@ NO_BROWSER = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_server(django_db_setup: None) -> Iterator[WebProcess]:
     web = start_web(graceful_shutdown=1)
     yield web
     web.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running on this thread while
+# it is started, and every later test that calls asyncio.run() would fail ("cannot be called from a
+# running event loop"). It stops once the console's tests are done.
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     path = find_chromium()
     if path is None:

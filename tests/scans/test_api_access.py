@@ -31,8 +31,12 @@ def test_posting_without_credentials_is_401(scan):
     assert client.post(f"/api/scans/{scan.pk}/retry", {}, format="json").status_code == 401
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("path", SCAN_PATHS)
+def _db_for(path: str) -> pytest.MarkDecorator:
+    """The event stream authenticates on a thread of its own, with its own connection: committed rows."""
+    return pytest.mark.django_db(transaction=path.endswith("/events"))
+
+
+@pytest.mark.parametrize("path", [pytest.param(path, marks=_db_for(path)) for path in SCAN_PATHS])
 def test_another_tenants_scan_is_404(scan, other_tenant, path):
     outsider = client_for(make_user(tenant=other_tenant, role=Role.TENANT_ADMIN))
     response = outsider.get(path.format(id=scan.pk))
