@@ -82,3 +82,35 @@ def test_customer_outcomes_are_captured_and_a_lost_file_is_released(
     finished_event = Event.objects.get(stream=run.stream, type="run_finished")
     assert (finished_event.payload["creditsCaptured"], finished_event.payload["creditsReleased"]) == (15, 5)
     assert_reconciled()
+
+
+def test_a_batch_stopped_by_its_jobs_failure_captures_nothing_for_the_files_it_never_processed(
+    worker_factory, settings, admin_client, tenant, loopback
+):
+    settings.WORKFLOW_RUNS_QUEUE = "wr-billing-batch"
+    fund(tenant, monthly=100)
+    set_price("webhook", 5)
+    template = Template.objects.create(
+        tenant=tenant, name="Hook", processor="webhook", processor_config={"url": loopback.url}, max_attempts=1
+    )
+    # The second file's upstream is down: a retryable error stops the batch, and with one attempt the
+    # batch job fails; the third file is never reached.
+    loopback.script = {"down.txt": [Answer(503)]}
+    files = [upload("ok.txt", "a"), upload("down.txt", "b"), upload("later.txt", "c")]
+    response = start(admin_client, template, files, mode="batch")
+    assert response.status_code == 201, response.content
+    worker_factory(concurrency=1, queues="wr-billing-batch")
+    run = wait_until(lambda: finished(response.json()["id"]), timeout=90, message="run finished")
+
+    assert list(run.files.order_by("index").values_list("status", "error_code")) == [
+        (FileStatus.COMPLETED, ""),
+        (FileStatus.FAILED, "upstream_error"),
+        (FileStatus.PENDING, ""),
+    ]
+    assert loopback.started.get("later.txt", 0) == 0  # never sent
+    # The completed file and the failed one (the customer's upstream) are paid for; the file the batch
+    # never reached is not: its reservation is held for Continue, which will run it.
+    assert entries(tenant, "reserve") == [15]
+    assert entries(tenant, "capture") == [10] and entries(tenant, "release") == []
+    assert reserved(tenant) == 5
+    assert_reconciled()
