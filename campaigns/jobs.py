@@ -19,6 +19,7 @@ import json
 import logging
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
@@ -147,12 +148,12 @@ def resolve_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     personas = dns_personas(payload["config"]["personaIds"])
     held, held_params = fencing.held_condition(job)
 
-    def write(cursor: CursorWrapper, chunk: list[tuple[tuple[int, int, str], dns_validation.Lookup]]) -> None:
+    def write(cursor: psycopg.Cursor[Any], chunk: list[tuple[tuple[int, int, str], dns_validation.Lookup]]) -> None:
         cursor.execute(
             f"""
             INSERT INTO campaigns_dnsresult (domain_id, campaign_id, seq, status, addresses, error, checked_at)
             SELECT d, %s, s, st, coalesce(string_to_array(NULLIF(a, ''), ','), '{{}}'), e, now()
-            FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[]) AS r(d, s, st, a, e)
+            FROM unnest(%b::bigint[], %b::int[], %b::text[], %b::text[], %b::text[]) AS r(d, s, st, a, e)
             WHERE {held}
             ON CONFLICT (domain_id) DO UPDATE SET status = EXCLUDED.status, addresses = EXCLUDED.addresses,
                 error = EXCLUDED.error, checked_at = EXCLUDED.checked_at
@@ -243,14 +244,14 @@ def fetch_batch(payload: dict[str, Any], job: Job) -> dict[str, Any]:
     personas = http_personas(config["personaIds"], config.get("proxyId"))
     held, held_params = fencing.held_condition(job)
 
-    def write(cursor: CursorWrapper, chunk: list[tuple[tuple[Any, ...], http_keyword_validation.Fetch]]) -> None:
+    def write(cursor: psycopg.Cursor[Any], chunk: list[tuple[tuple[Any, ...], http_keyword_validation.Fetch]]) -> None:
         cursor.execute(
             f"""
             INSERT INTO campaigns_httpresult (domain_id, campaign_id, seq, status, status_code, final_url, title,
                 signals, keyword_hits, error, checked_at)
             SELECT d, %s, s, st, c, u, t, sg::jsonb, k::jsonb, e, now()
-            FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[],
-                        %s::text[], %s::text[]) AS r(d, s, st, c, u, t, sg, k, e)
+            FROM unnest(%b::bigint[], %b::int[], %b::text[], %b::int[], %b::text[], %b::text[], %b::text[],
+                        %b::text[], %b::text[]) AS r(d, s, st, c, u, t, sg, k, e)
             WHERE {held}
             ON CONFLICT (domain_id) DO UPDATE SET status = EXCLUDED.status, status_code = EXCLUDED.status_code,
                 final_url = EXCLUDED.final_url, title = EXCLUDED.title, signals = EXCLUDED.signals,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
@@ -49,12 +49,23 @@ class EgressDenied(Exception):
         super().__init__(f"egress denied: {rule}")
 
 
+# A verdict is the parsed address (allowed) or the rule that refuses it.
+Verdict = Address | str
+VERDICTS_KEPT = 65_536
+
+
 @dataclass(frozen=True)
 class Policy:
     allow: tuple[tuple[Network, int | None], ...]
     deny: tuple[tuple[Network, int | None], ...]
     ports: frozenset[int]
     dns_ports: frozenset[int]
+    # Verdicts by (address, port, purpose). A campaign batch checks each address twice (before asking
+    # for it and at the socket) and parsing plus range tests cost more than its connection's syscalls;
+    # the policy never changes, so neither does a verdict. Emptied when full: a bound, not an LRU.
+    verdicts: dict[tuple[str | Address, int, str], Verdict] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 def parse_entry(entry: str) -> tuple[Network, int | None]:
@@ -141,22 +152,31 @@ def address_rule(address: Address) -> str | None:
 
 def check_address(address: str | Address, port: int, *, purpose: Purpose = "http", target: str = "") -> Address:
     """The parsed address if the policy lets a connection to `address:port` through; EgressDenied if not."""
+    policy = current_policy()
+    key = (address, port, purpose)
+    verdict = policy.verdicts.get(key)
+    if verdict is None:
+        if len(policy.verdicts) >= VERDICTS_KEPT:
+            policy.verdicts.clear()
+        verdict = policy.verdicts[key] = _verdict(policy, address, port, purpose)
+    if isinstance(verdict, str):
+        raise EgressDenied(verdict, target=target)
+    return verdict
+
+
+def _verdict(policy: Policy, address: str | Address, port: int, purpose: Purpose) -> Verdict:
     try:
         parsed = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) else address)
     except ValueError:
-        raise EgressDenied("not_an_address", target=target) from None
-    policy = current_policy()
+        return "not_an_address"
     inner = _embedded_ipv4(parsed)
     if _matches(policy.deny, parsed, port) or _matches(policy.deny, inner, port):
-        raise EgressDenied("denied_by_configuration", target=target)
+        return "denied_by_configuration"
     if _matches(policy.allow, parsed, port) or _matches(policy.allow, inner, port):
         return parsed
     if port not in (policy.dns_ports if purpose == "dns" else policy.ports):
-        raise EgressDenied("port_not_allowed", target=target)
-    rule = address_rule(parsed)
-    if rule is not None:
-        raise EgressDenied(rule, target=target)
-    return parsed
+        return "port_not_allowed"
+    return address_rule(parsed) or parsed
 
 
 def resolve_checked(host: str, port: int, *, purpose: Purpose = "http") -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from django.db import OperationalError, connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,12 +43,13 @@ def retry_on_conflict(*, attempts: int) -> Callable[[Callable[P, T]], Callable[P
 
 
 @contextmanager
-def bound_cursor() -> Iterator[psycopg.Cursor[Any]]:
+def bound_cursor(db: BaseDatabaseWrapper | None = None) -> Iterator[psycopg.Cursor[Any]]:
     """A cursor on Django's connection (same transaction) that sends parameters apart from the query
     (server-side binding) instead of quoting them into its text. For the engine's hot and bulk
     statements: 10,000-element arrays are not escaped in Python, and psycopg prepares a statement this
     connection has run a few times, so PostgreSQL plans it once. Errors are Django's, as with
     `connection.cursor()`. Behind a transaction-pooling PgBouncer, set `prepare_threshold` to None."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    db = db or connection  # another thread's wrapper when that thread lent it (`inc_thread_sharing`)
+    db.ensure_connection()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         yield cursor

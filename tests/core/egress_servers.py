@@ -29,13 +29,11 @@ def counting_listener(host: str = "127.0.0.1", port: int = 0) -> Iterator[Counte
     """TCP on `host` and ::1 (same port where free) and UDP on `host`, counting every connection and
     datagram. `host`/`port`: another loopback address on an allowed server's port stands for the
     internal service a rebinding name points at."""
-    tcp = socket.create_server((host, port))
+    tcp, udp = _tcp_and_udp(host, port)
     port = tcp.getsockname()[1]
     sockets = [tcp]
     with suppress(OSError):  # no IPv6 loopback on this machine, or the port is taken there
         sockets.append(socket.create_server(("::1", port), family=socket.AF_INET6))
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind((host, port))
     counter = Counter(port=port)
     stop = threading.Event()
 
@@ -70,6 +68,24 @@ def counting_listener(host: str = "127.0.0.1", port: int = 0) -> Iterator[Counte
             thread.join()
         for s in [*sockets, udp]:
             s.close()
+
+
+def _tcp_and_udp(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A TCP listener and a UDP socket on the same port. With `port` 0 the kernel picks a free TCP
+    port, which another process may hold for UDP (a DNS server of a parallel run): pick again."""
+    for _ in range(50):
+        tcp = socket.create_server((host, port))
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            udp.bind((host, tcp.getsockname()[1]))
+        except OSError:
+            tcp.close()
+            udp.close()
+            if port:
+                raise
+            continue
+        return tcp, udp
+    raise OSError(f"no port on {host} was free for both TCP and UDP")
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
