@@ -66,7 +66,7 @@ def _drive_and_check(stack: Stack, *, seed: int, duration: float, profile: str, 
             next_wave, waves = t0, 0
             while time.monotonic() < end_of_work:
                 if waves < shape.waves and time.monotonic() >= next_wave:
-                    driver.wave(time.monotonic(), duration)
+                    driver.wave(waves, time.monotonic(), duration)
                     waves += 1
                     next_wave = t0 + waves * duration / shape.waves
                 driver.advance_all()

@@ -78,7 +78,10 @@ class Entity:
 class TenantDriver:
     """One tenant's person: makes work in waves and advances every piece of it until final."""
 
-    def __init__(self, *, api: Api, rng: random.Random, profile: Profile, stack_ports: dict[str, int], tally: Tally):
+    def __init__(
+        self, *, number: int, api: Api, rng: random.Random, profile: Profile, stack_ports: dict[str, int], tally: Tally
+    ):
+        self.number = number
         self.api, self.rng, self.profile, self.ports, self.tally = api, rng, profile, stack_ports, tally
         self.entities: list[Entity] = []
         self.failures: list[str] = []
@@ -111,16 +114,18 @@ class TenantDriver:
         return str(_ok(self.api.post("/api/personas/dns", body), 201)["id"])
 
     # --- new work ------------------------------------------------------------------------------------
-    def wave(self, now: float, window: float) -> None:
-        rng = self.rng
-        self._new_campaign(failing=rng.random() < 0.5, cancel=rng.random() < 0.2, now=now, window=window)
-        for _ in range(2):
-            self._new_run(cancel=rng.random() < 0.2, now=now, window=window)
-        for _ in range(2):
-            self._new_scan(cancel=rng.random() < 0.2, now=now, window=window)
+    def wave(self, n: int, now: float, window: float) -> None:
+        """Wave `n` of new work. Which campaign has a failing phase and what gets cancelled alternate
+        over tenants and waves (not left to chance), so even the short profile has each of them."""
+        turn = (self.number + n) % 2
+        self._new_campaign(failing=turn == 0, cancel=turn == 1 and n % 3 != 2, now=now, window=window)
+        for j in range(2):
+            self._new_run(cancel=j == 1 and turn == 1, now=now, window=window)
+        for j in range(2):
+            self._new_scan(cancel=j == 1 and turn == 0, now=now, window=window)
 
     def _cancel_time(self, cancel: bool, now: float, window: float) -> float | None:
-        return now + self.rng.uniform(1.0, max(2.0, window / 3)) if cancel else None
+        return now + self.rng.uniform(0.3, min(6.0, max(1.0, window / 4))) if cancel else None
 
     def _new_campaign(self, *, failing: bool, cancel: bool, now: float, window: float) -> None:
         name = f"chaos campaign {new_key()[:10]}"
@@ -317,5 +322,7 @@ def make_drivers(
     for account in tenants:
         api = Api(base_url=base_url, token=account["token"], errors=errors)
         rng = random.Random(f"{seed}:tenant:{account['n']}")
-        drivers.append(TenantDriver(api=api, rng=rng, profile=profile, stack_ports=ports, tally=tally))
+        drivers.append(
+            TenantDriver(number=account["n"], api=api, rng=rng, profile=profile, stack_ports=ports, tally=tally)
+        )
     return drivers, errors
