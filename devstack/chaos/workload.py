@@ -30,7 +30,10 @@ class Profile:
     files: int  # per run
 
 
-PROFILES = {"short": Profile(tenants=2, waves=1, domains=20, files=4), "full": Profile(3, 6, 60, 6)}
+PROFILES = {
+    "short": Profile(tenants=2, waves=1, domains=20, files=4),
+    "full": Profile(tenants=4, waves=20, domains=80, files=6),
+}
 
 
 @dataclass
