@@ -62,17 +62,17 @@ def _drive_and_check(stack: Stack, *, seed: int, duration: float, profile: str, 
     runner.start(t0)
 
     def person(driver: Any) -> None:
-        try:
-            next_wave, waves = t0, 0
-            while time.monotonic() < end_of_work:
-                if waves < shape.waves and time.monotonic() >= next_wave:
-                    driver.wave(waves, time.monotonic(), duration)
-                    waves += 1
-                    next_wave = t0 + waves * duration / shape.waves
-                driver.advance_all()
-                time.sleep(0.5)
-        except Exception as exc:
-            failures.append(f"tenant driver: {type(exc).__name__}: {exc}")
+        next_wave, waves = t0, 0
+        while time.monotonic() < end_of_work:
+            if waves < shape.waves and time.monotonic() >= next_wave:
+                waves += 1
+                next_wave = t0 + waves * duration / shape.waves
+                try:
+                    driver.wave(waves - 1, time.monotonic(), duration)
+                except Exception as exc:  # an unexpected answer is a finding; the tenant goes on
+                    failures.append(f"tenant {driver.number} wave {waves - 1}: {type(exc).__name__}: {exc}")
+            driver.advance_all()
+            time.sleep(0.5)
 
     threads = [threading.Thread(target=person, args=(d,), daemon=True) for d in drivers]
     for thread in threads:

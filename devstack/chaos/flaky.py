@@ -100,8 +100,10 @@ def serve(port: int, seed: int) -> None:
             status, headers, text = ROUTES.get(path, (404, {}, "no such page"))
             self._send(status, text.encode(), headers.get("Content-Type", "text/html; charset=utf-8"), headers)
 
-        def do_HEAD(self) -> None:
-            self.do_GET()
+        def do_HEAD(self) -> None:  # the scan's link checks: the status is what they look at
+            path = self.path.split("?", 1)[0]
+            status = 200 if path.startswith("/page/") else ROUTES.get(path, (404, {}, ""))[0]
+            self._send(status, b"", "text/html; charset=utf-8")
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
