@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench lint
+.PHONY: install run test bench lint chaos
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ install: $(STAMP)
 
 run: install
 	$(PY) -m devstack run
+
+chaos: install
+	$(PY) -m devstack chaos --profile full $(if $(SEED),--seed $(SEED)) $(if $(DURATION),--duration $(DURATION))
 
 test: install
 	$(PY) -m devstack test $(ARGS)

@@ -9,10 +9,12 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from .exceptions import ApplicationError
 
@@ -40,6 +42,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body("too_many_files", "Too many files in one request."), status=400)
     if isinstance(exc, TooManyFieldsSent):
         return Response(error_body("too_many_fields", "Too many fields in one request."), status=400)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # PostgreSQL went away under the request (a restart, a failover, a killed backend): nothing it
+        # began has committed, and the next request gets a new connection; a client should try again.
+        set_rollback()
+        body = error_body("database_unavailable", "The database is unavailable right now; try again shortly.")
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

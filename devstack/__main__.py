@@ -1,4 +1,4 @@
-"""`python -m devstack run | test [pytest args] | bench NAME`"""
+"""`python -m devstack run | test [pytest args] | bench NAME | chaos --seed N --duration S`"""
 
 from __future__ import annotations
 
@@ -257,6 +257,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return subprocess.run([sys.executable, "-m", f"bench.{args.name}"], cwd=ROOT, env=env).returncode
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from .chaos.battery import run
+
+    seed = args.seed if args.seed is not None else secrets.randbelow(10**6)
+    return run(seed=seed, duration=args.duration, profile=args.profile)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -267,11 +274,18 @@ def main() -> int:
     bench = commands.add_parser("bench", help="run bench/NAME.py on private services")
     bench.add_argument("name")
     bench.set_defaults(func=cmd_bench)
+    chaos = commands.add_parser("chaos", help="the chaos battery: the real stack under load and seeded faults")
+    chaos.add_argument("--seed", type=int, default=None, help="replays a run (default: a random one, printed)")
+    chaos.add_argument("--duration", type=float, default=None, help="seconds of workload under faults")
+    chaos.add_argument("--profile", choices=["short", "full"], default="full")
+    chaos.set_defaults(func=cmd_chaos)
     # `make test ARGS="-q -x tests/scans"`: argparse's REMAINDER does not take a leading option, so the
     # test command keeps whatever the parser did not know as pytest's arguments.
     args, unknown = parser.parse_known_args()
     if unknown and args.command != "test":
         parser.error("unrecognized arguments: " + " ".join(unknown))
+    if args.command == "chaos" and args.duration is None:
+        args.duration = 900.0 if args.profile == "full" else 30.0
     if args.command == "test":
         args.pytest_args = [*unknown, *args.pytest_args]
     return int(args.func(args))

@@ -59,8 +59,9 @@ class Postgres:
         )
 
 
-def start(data_dir: Path, *, fsync: bool = True) -> Postgres:
-    """Initialise (once) and start a server on a free port; create the `relay` database."""
+def start(data_dir: Path, *, fsync: bool = True, port: int | None = None) -> Postgres:
+    """Initialise (once) and start a server on `port` (a free one by default); create the `relay`
+    database. (The chaos battery restarts a killed server on its old port and data folder.)"""
     data_dir = data_dir.resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     run_as = _run_as()
@@ -77,7 +78,7 @@ def start(data_dir: Path, *, fsync: bool = True) -> Postgres:
             **run_as,  # type: ignore[call-overload]
         )
     # A previous run that was killed leaves its pid file; pg_ctl copes with a stale one.
-    port = free_port()
+    port = port or free_port()
     options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
     # The job table is a queue (see orchestration migration 0005): let autovacuum look every 5 s.
     options += " -c autovacuum_naptime=5"

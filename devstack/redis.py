@@ -32,10 +32,11 @@ class Redis:
             self.process.kill()
 
 
-def start(data_dir: Path, *, persist: bool = True) -> Redis:
+def start(data_dir: Path, *, persist: bool = True, port: int | None = None) -> Redis:
+    """A server on `port` (a free one by default; the chaos battery restarts a killed one on its old port)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     args = [
         _redis_server(),
         "--port",

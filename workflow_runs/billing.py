@@ -67,6 +67,7 @@ TABLE: list[tuple[str, str, Settlement]] = [
     ("pending", "any (never reached, worker lost)", Settlement.HOLD),
     ("pending", "when the run is final (cancelled, a file at the retry limit)", Settlement.RELEASE),
     ("running", "any (its round ended without it: cancelled)", Settlement.RELEASE),
+    ("cancelled", "any (even the customer's code of the attempt the cancel cut short)", Settlement.RELEASE),
 ]
 
 
@@ -81,5 +82,9 @@ def settlement_for(*, status: str, error_code: str, final: bool) -> Settlement:
     if status == FileStatus.PENDING:
         return Settlement.RELEASE if final else Settlement.HOLD
     if status == FileStatus.RUNNING:  # left running when its round ended: it never finished (cancelled)
+        return Settlement.RELEASE
+    # Cancelled files are refunded whatever the code: a running file's job keeps the error of the
+    # attempt the cancel cut short (a webhook `timeout`), which is no outcome the customer pays for.
+    if status == FileStatus.CANCELLED:
         return Settlement.RELEASE
     return Settlement.CAPTURE if is_customer_code(error_code) else Settlement.RELEASE

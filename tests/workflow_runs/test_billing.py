@@ -32,6 +32,11 @@ F, E, P, R, C = FileStatus.FAILED, FileStatus.ERROR, FileStatus.PENDING, FileSta
         (P, "", True, Settlement.RELEASE),  # cancelled or past the retry limit: never ran
         (R, "", False, Settlement.RELEASE),
         (C, "", True, Settlement.CAPTURE),
+        # Found by the chaos battery: a file running when its run was cancelled ends `cancelled` with the
+        # code of the attempt the cancel cut short; it was captured as the customer's `timeout`.
+        (FileStatus.CANCELLED, "timeout", True, Settlement.RELEASE),
+        (FileStatus.CANCELLED, "rejected", True, Settlement.RELEASE),
+        (FileStatus.CANCELLED, "cancelled", True, Settlement.RELEASE),
     ],
 )
 def test_who_pays_for_a_files_round(status, code, final, expected):
