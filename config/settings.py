@@ -121,6 +121,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10_000
 # Every request body, uploads included, is refused (413) past this while it streams in, before Django
 # writes it to disk (core/body_limit.py, the ASGI application's outer layer).
 RELAY_MAX_REQUEST_BYTES = env_int("RELAY_MAX_REQUEST_BYTES", 200_000_000)
+# The largest output one file's processing stores (its compact JSON): over it the file fails
+# `output_too_large`; a webhook's answer is cut to fit instead (workflow_runs/processors/output.py).
+RELAY_MAX_OUTPUT_BYTES = env_int("RELAY_MAX_OUTPUT_BYTES", 65_536)
 # A JSON body (and the non-file part of a multipart body) over this answers 413 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RELAY_MAX_JSON_BODY_BYTES", 2_621_440)
 RELAY_API_MAX_JSON_DEPTH = env_int("RELAY_API_MAX_JSON_DEPTH", 32)

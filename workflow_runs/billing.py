@@ -56,6 +56,8 @@ PLATFORM_CODES = frozenset(
         "stopped",  # a batch taken away from its worker and out of tries
         "cancelled",  # the run was cancelled
         "never_run",  # the file was never processed
+        "output_too_large",  # the output passed RELAY_MAX_OUTPUT_BYTES: we did not keep a result
+        "invalid_output",  # a processor returned what is not JSON (a bug of ours)
     }
 )
 

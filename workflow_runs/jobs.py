@@ -33,7 +33,9 @@ from orchestration.registry import JobKind, StageKind, register_job_kind, regist
 from .billing import is_customer_code
 from .models import FileStatus, RunFile, RunMode, RunStatus, WorkflowRun
 from .processors import get_processor
+from .processors.output import checked_output
 from .processors.registry import Processor
+from .processors.streams import FileInput
 from .selectors import continue_possible, file_status_counts
 from .services.credits import credits_settle_run_files
 
@@ -78,18 +80,21 @@ def _processor_named(name: str) -> Processor:
         raise JobError.fatal(f"the run's processor {name!r} is not installed", code="unknown_processor") from exc
 
 
-def _read(file: RunFile) -> bytes:
-    return _read_stored(file.file.name)
-
-
-def _read_stored(name: str) -> bytes:
+def _process(processor: Processor, *, name: str, stored_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Run `processor` over the stored file as a stream (never read whole into memory), and return its
+    output if it may be stored (`processors/output.py`: at most `RELAY_MAX_OUTPUT_BYTES`)."""
     try:
-        with default_storage.open(name, "rb") as handle:
-            return handle.read()
+        handle = default_storage.open(stored_name, "rb")
     except FileNotFoundError as exc:
         raise JobError.fatal("the uploaded file is missing from storage", code="file_missing") from exc
     except OSError as exc:  # a storage hiccup: try again later
         raise JobError.retryable_error(f"could not read the file: {exc}", code="storage_error") from exc
+    with handle:
+        try:
+            output = processor.process(name, FileInput(handle), config)
+        except OSError as exc:  # reading the stream failed part way (the processors raise JobError)
+            raise JobError.retryable_error(f"could not read the file: {exc}", code="storage_error") from exc
+    return checked_output(output, max_bytes=settings.RELAY_MAX_OUTPUT_BYTES)
 
 
 # --- per_file mode -----------------------------------------------------------------------------------
@@ -126,7 +131,7 @@ def run_file_job(job: Job) -> dict[str, Any]:
         raise fencing.LeaseLost(job)
     processor = _processor_named(processor_name)
     config = json.loads(config) if isinstance(config, str) else config
-    return processor.process(name, _read_stored(stored_name), config)
+    return _process(processor, name=name, stored_name=stored_name, config=config)
 
 
 def _file_outcome(job: Job) -> tuple[str, str, str]:
@@ -234,7 +239,7 @@ def run_batch_job(job: Job) -> dict[str, Any]:
                     status=FileStatus.RUNNING, updated_at=timezone.now()
                 )
         try:
-            output = processor.process(file.name, _read(file), run.processor_config)
+            output = _process(processor, name=file.name, stored_name=file.file.name, config=run.processor_config)
         except JobError as exc:
             if exc.retryable:
                 raise  # the file stays `running`; the next attempt starts with it

@@ -29,6 +29,7 @@ from scans.checks.fetch import fetch_page
 from scans.checks.registry import CheckSettings, ScanTarget
 from workflow_runs.processors import webhook
 from workflow_runs.processors.registry import ConfigError
+from workflow_runs.processors.streams import FileInput
 
 from .egress_resolvers import INTERNAL_NAMES
 from .egress_servers import allowed_site
@@ -177,7 +178,7 @@ def test_a_webhook_url_is_refused_at_configuration_and_at_run_time(strict, count
             webhook.validate_config({"url": url})
         assert "url" in refused.value.fields, host
         with pytest.raises(JobError) as caught:
-            webhook.process("f.txt", b"data", {"url": url, "timeout_seconds": 5})
+            webhook.process("f.txt", FileInput.from_bytes(b"data"), {"url": url, "timeout_seconds": 5})
         assert caught.value.code in REFUSED and not caught.value.retryable, host
     assert counter.connections == 0
 

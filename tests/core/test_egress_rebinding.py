@@ -19,6 +19,7 @@ from scans.checks import links
 from scans.checks.fetch import fetch_page
 from scans.checks.registry import CheckSettings, ScanTarget
 from workflow_runs.processors import webhook
+from workflow_runs.processors.streams import FileInput
 
 from .egress_resolvers import REBIND_INTERNAL
 from .egress_servers import counting_listener
@@ -82,7 +83,7 @@ def test_links_to_a_rebinding_name_never_reach_the_internal_address(strict, site
 def test_a_webhook_accepted_at_configuration_is_refused_when_it_rebinds(strict, site, internal, resolver):
     config = webhook.validate_config({"url": url("hook", site), "timeout_seconds": 5})
     with pytest.raises(JobError) as caught:
-        webhook.process("f.txt", b"data", config)
+        webhook.process("f.txt", FileInput.from_bytes(b"data"), config)
     assert caught.value.code == egress.EgressDenied.code and not caught.value.retryable
     assert internal.connections == 0
 

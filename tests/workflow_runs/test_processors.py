@@ -5,13 +5,14 @@ import pytest
 from orchestration.errors import ErrorKind, JobError
 from workflow_runs.processors import available, get_processor
 from workflow_runs.processors.registry import ConfigError
+from workflow_runs.processors.streams import FileInput
 
 from .loopback import Answer
 
 
 def run(name, content, config=None, filename="f.txt"):
     processor = get_processor(name)
-    return processor.process(filename, content, processor.validate_config(config or {}))
+    return processor.process(filename, FileInput.from_bytes(content), processor.validate_config(config or {}))
 
 
 def failure(name, content, config=None, filename="f.txt"):

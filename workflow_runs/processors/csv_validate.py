@@ -1,12 +1,18 @@
-"""CSV validation: a header row, the required columns, and rows as wide as the header."""
+"""CSV validation: a header row, the required columns, and rows as wide as the header.
+
+Rows are read one at a time from the decoded stream; a physical line is at most `MAX_LINE_CHARS` and a
+field at most `csv.field_size_limit()` (131,072 characters), so memory stays bounded by a row.
+"""
 
 import csv
-import io
 from typing import Any
 
 from orchestration.errors import JobError
 
-from .registry import ConfigError, Processor, decode_text, register
+from .registry import ConfigError, Processor, register
+from .streams import FileInput, TextChunks, lines
+
+MAX_LINE_CHARS = 1024 * 1024
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -22,8 +28,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     return {"required_columns": columns, "delimiter": delimiter}
 
 
-def process(name: str, content: bytes, config: dict[str, Any]) -> dict[str, Any]:
-    reader = csv.reader(io.StringIO(decode_text(content)), delimiter=config.get("delimiter", ","), strict=True)
+def process(name: str, source: FileInput, config: dict[str, Any]) -> dict[str, Any]:
+    rows_in = lines(TextChunks(source), max_chars=MAX_LINE_CHARS)
+    reader = csv.reader(rows_in, delimiter=config.get("delimiter", ","), strict=True)
     try:
         header = next(reader, None)
         if not header:

@@ -4,7 +4,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ProcessFn = Callable[[str, bytes, dict[str, Any]], dict[str, Any]]
+from .streams import FileInput
+
+ProcessFn = Callable[[str, FileInput, dict[str, Any]], dict[str, Any]]
 ValidateFn = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -47,17 +49,3 @@ def available() -> list[str]:
 
 def _load_builtins() -> None:
     from . import csv_validate, json_validate, text_stats, webhook  # noqa: F401  (they register on import)
-
-
-def decode_text(content: bytes) -> str:
-    """UTF-8 text or a fatal `invalid_file` error (a binary upload is the user's file, not our fault)."""
-    from orchestration.errors import JobError
-
-    if not content:
-        raise JobError.fatal("the file is empty", code="invalid_file")
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise JobError.fatal(
-            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", code="invalid_file"
-        ) from exc

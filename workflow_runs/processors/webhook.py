@@ -3,24 +3,43 @@
 Transient trouble is retryable (timeouts, connection errors, 429, 5xx): the engine retries with backoff,
 then the file ends `failed` and Continue may retry it for a charge. Any other 4xx is the service
 refusing this file: fatal, the file ends `error` and is never retried.
+
+The file is streamed to the service (64 KB at a time, never read whole), and the answer is read only up
+to `max_body_bytes()`: a longer answer is stored as the text it began with, cut so the whole output
+fits `RELAY_MAX_OUTPUT_BYTES`, with `body_truncated: true`; the rest is never read. An answer that is
+JSON PostgreSQL could not store (NUL, a lone surrogate, a number beyond a float) is kept as text too.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 
 from core import egress
 from core.egress_transports import http_transport
+from core.text import first_unstorable_path
 from orchestration.errors import JobError
 
+from .output import output_bytes
 from .registry import ConfigError, Processor, register
+from .streams import FileInput
 
-MAX_STORED_BODY = 64_000
 DEFAULT_TIMEOUT = 30.0
+ENVELOPE_BYTES = 512  # room in the stored output for the status, the content type and the marker
+
+
+def max_output_bytes() -> int:
+    return int(settings.RELAY_MAX_OUTPUT_BYTES)
+
+
+def max_body_bytes() -> int:
+    """The most of an answer read and kept: what fits the stored output beside its envelope."""
+    return max(0, max_output_bytes() - ENVELOPE_BYTES)
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -48,19 +67,29 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     return {"url": url, "timeout_seconds": float(timeout), "headers": headers}
 
 
-def process(name: str, content: bytes, config: dict[str, Any]) -> dict[str, Any]:
-    if not content:
+def process(name: str, source: FileInput, config: dict[str, Any]) -> dict[str, Any]:
+    if source.seek(0, os.SEEK_END) == 0:
         raise JobError.fatal("the file is empty", code="invalid_file")
+    source.seek(0)
     url = config["url"]
     try:
-        with httpx.Client(transport=http_transport()) as client:
-            response = client.post(
+        with (
+            httpx.Client(transport=http_transport()) as client,
+            client.stream(
+                "POST",
                 url,
-                files={"file": (name, content, "application/octet-stream")},
-                headers=config.get("headers") or {},
+                files={
+                    "file": (name, cast(IO[bytes], source), "application/octet-stream")
+                },  # streamed: httpx reads 64 KB at a time
+                # An encoded answer would be decoded whole before we could count it.
+                headers={**(config.get("headers") or {}), "Accept-Encoding": "identity"},
                 timeout=float(config.get("timeout_seconds", DEFAULT_TIMEOUT)),
                 follow_redirects=False,
-            )
+            ) as response,
+        ):
+            status = response.status_code
+            _raise_for_status(status)
+            body, truncated = _read_capped(response, max_body_bytes())
     except egress.EgressDenied as exc:
         raise JobError.fatal(f"the webhook's address is not allowed ({exc.rule})", code="egress_denied") from exc
     except httpx.InvalidURL as exc:
@@ -71,7 +100,14 @@ def process(name: str, content: bytes, config: dict[str, Any]) -> dict[str, Any]
         raise JobError.retryable_error(
             f"could not reach the service ({type(exc).__name__})", code="connection_error"
         ) from exc
-    status = response.status_code
+    content_type = response.headers.get("content-type", "")[:200]
+    encoding = response.headers.get("content-encoding", "identity").lower()
+    return stored_output(
+        status=status, content_type=content_type, body=body, truncated=truncated, encoded=encoding != "identity"
+    )
+
+
+def _raise_for_status(status: int) -> None:
     if status == 429:
         raise JobError.retryable_error("the service is rate limiting us (429)", code="rate_limited")
     if status >= 500:
@@ -82,16 +118,69 @@ def process(name: str, content: bytes, config: dict[str, Any]) -> dict[str, Any]
         raise JobError.fatal(
             f"the service answered a redirect ({status}); configure the final URL", code="unexpected_redirect"
         )
-    return {"status": status, "content_type": response.headers.get("content-type", ""), "body": _body(response)}
 
 
-def _body(response: httpx.Response) -> Any:
-    if len(response.content) > MAX_STORED_BODY:  # a huge answer is not stored whole
-        return response.text[:MAX_STORED_BODY]
+def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """At most `cap` bytes of the answer, and whether there was more (which is never read)."""
+    received = bytearray()
+    for chunk in response.iter_raw():
+        received += chunk[: cap + 1 - len(received)]
+        if len(received) > cap:
+            return bytes(received[:cap]), True
+    return bytes(received), False
+
+
+def stored_output(
+    *, status: int, content_type: str, body: bytes, truncated: bool, encoded: bool = False
+) -> dict[str, Any]:
+    """What is stored for an answer: its JSON when it is whole, storable JSON; else its text, cut so that
+    the output's JSON is at most `RELAY_MAX_OUTPUT_BYTES`."""
+    output: dict[str, Any] = {"status": status, "content_type": content_type, "body": None, "body_truncated": truncated}
+    if encoded:  # asked for identity and got gzip or another coding: not decoded, not stored
+        output["body_encoding"] = "not decoded"
+        return output
+    if not truncated:
+        parsed = _storable_json(body)
+        if parsed is not _NOT_JSON:
+            output["body"] = parsed
+            if output_bytes(output) <= max_output_bytes():
+                return output
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    output["body"] = text
+    limit = max_output_bytes()
+    if output_bytes(output) > limit:
+        # Escapes make the stored JSON longer than the text: keep the longest prefix that fits.
+        low, high = 0, len(text)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if output_bytes({**output, "body": text[:middle], "body_truncated": True}) <= limit:
+                low = middle
+            else:
+                high = middle - 1
+        output.update(body=text[:low], body_truncated=True)
+    return output
+
+
+_NOT_JSON = object()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
+def _storable_json(body: bytes) -> Any:
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text[:MAX_STORED_BODY]
+        parsed = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, NaN/Infinity, too deep
+        return _NOT_JSON
+    return _NOT_JSON if first_unstorable_path(parsed) is not None else parsed
 
 
 register(
