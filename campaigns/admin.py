@@ -1,11 +1,12 @@
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
-from core.admin_actions import require_platform_admin, require_tenant_admin, run_each
+from core.admin_actions import confirmation_page, confirmed, require_platform_admin, require_tenant_admin, run_each
 from tenants.admin_scoping import TenantScopedAdmin, admin_user
 
 from .models import (
@@ -18,9 +19,11 @@ from .models import (
     PhaseConfig,
     Proxy,
 )
-from .services.campaigns import campaign_set_mode, campaign_settings_update
+from .services.campaigns import campaign_delete, campaign_set_mode, campaign_settings_update
 from .services.cancel import campaign_cancel
 from .services.phases import phase_pause, phase_resume, phase_start
+
+M = TypeVar("M", bound=Model)
 
 
 class CampaignPhaseInline(admin.TabularInline[CampaignPhase, Campaign]):
@@ -53,7 +56,12 @@ class CampaignAdmin(TenantScopedAdmin[Campaign]):
     search_fields = ["name", "id"]
     inlines = [CampaignPhaseInline, PhaseConfigInline]
     readonly_fields = ["status", "mode"]
-    actions = ["switch_to_full_sequence", "switch_to_step_by_step", "cancel_campaigns"]
+    actions = ["switch_to_full_sequence", "switch_to_step_by_step", "cancel_campaigns", "delete_campaigns"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Django's own delete would cascade row by row and leave the engine's stages and events behind;
+        # the `delete_campaigns` action goes through the service (tenant admins, 409 while a phase runs).
+        return False
 
     def _set_mode(self, request: HttpRequest, queryset: QuerySet[Campaign], mode: str) -> None:
         run_each(
@@ -79,6 +87,24 @@ class CampaignAdmin(TenantScopedAdmin[Campaign]):
             return campaign_cancel(campaign=campaign, actor=admin_user(request))
 
         run_each(self, request, queryset, cancel, done="cancel requested.")
+
+    @admin.action(description="Delete the selected campaigns (results and history)")
+    def delete_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> TemplateResponse | None:
+        campaigns = list(queryset.order_by("pk"))
+        actor = admin_user(request)
+        if not confirmed(request):
+            lines = [f"{campaign}: its domains, results, report, stages, jobs and events go." for campaign in campaigns]
+            return confirmation_page(
+                self, request, title="Delete these campaigns?", lines=lines, selected=campaigns, confirm="Delete"
+            )
+
+        def delete(campaign: Campaign) -> object:
+            require_tenant_admin(actor)
+            campaign_delete(campaign=campaign)
+            return None
+
+        run_each(self, request, campaigns, delete, done="deleted.")
+        return None
 
 
 @admin.register(CampaignPhase)
@@ -113,8 +139,25 @@ class CampaignPhaseAdmin(TenantScopedAdmin[CampaignPhase]):
         self._each(request, queryset, lambda **kw: phase_resume(**kw, actor=admin_user(request)), "resumed.")
 
 
+class TenantAdminEditsAdmin(TenantScopedAdmin[M]):
+    """Personas and proxies: their tenant's staff see them; only tenant admins (and platform admins)
+    add, change or delete them, as in the API."""
+
+    def _may_edit(self, request: HttpRequest) -> bool:
+        return bool(getattr(request.user, "is_tenant_admin", False))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may_edit(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_edit(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_edit(request) and super().has_delete_permission(request, obj)
+
+
 @admin.register(DnsPersona)
-class DnsPersonaAdmin(admin.ModelAdmin[DnsPersona]):
+class DnsPersonaAdmin(TenantAdminEditsAdmin[DnsPersona]):
     list_display = [
         "name",
         "tenant",
@@ -128,7 +171,7 @@ class DnsPersonaAdmin(admin.ModelAdmin[DnsPersona]):
 
 
 @admin.register(HttpPersona)
-class HttpPersonaAdmin(admin.ModelAdmin[HttpPersona]):
+class HttpPersonaAdmin(TenantAdminEditsAdmin[HttpPersona]):
     list_display = ["name", "tenant", "scheme", "port", "timeout_seconds", "concurrency", "rate_limit_per_second"]
     search_fields = ["name"]
 
@@ -158,7 +201,7 @@ class ProxyAdminForm(forms.ModelForm):
 
 
 @admin.register(Proxy)
-class ProxyAdmin(admin.ModelAdmin[Proxy]):
+class ProxyAdmin(TenantAdminEditsAdmin[Proxy]):
     form = ProxyAdminForm
     list_display = ["name", "tenant", "masked_url"]
     readonly_fields = ["masked_url"]

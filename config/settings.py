@@ -128,6 +128,9 @@ RELAY_MAX_OUTPUT_BYTES = env_int("RELAY_MAX_OUTPUT_BYTES", 65_536)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RELAY_MAX_JSON_BODY_BYTES", 2_621_440)
 RELAY_API_MAX_JSON_DEPTH = env_int("RELAY_API_MAX_JSON_DEPTH", 32)
 RELAY_API_MAX_PAGE_SIZE = env_int("RELAY_API_MAX_PAGE_SIZE", 200)
+# A tenant member may start, retry or resume a campaign phase of at most this many domains; larger
+# phases (the costly ones) take a tenant admin (campaigns/services/roles.py).
+RELAY_MEMBER_MAX_PHASE_DOMAINS = env_int("RELAY_MEMBER_MAX_PHASE_DOMAINS", 100_000)
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Shared by every process: throttle counts (login) hold across web processes.

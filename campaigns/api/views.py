@@ -82,7 +82,10 @@ class CampaignListApi(APIView):
 
 
 class CampaignDetailApi(APIView):
-    permission_classes = [IsTenantUser]
+    """A campaign. Deleting it (and all its results and history) takes a tenant admin."""
+
+    def get_permissions(self) -> list[Any]:
+        return [IsTenantAdmin()] if self.request.method == "DELETE" else [IsTenantUser()]
 
     @extend_schema(responses={200: CampaignSerializer})
     def get(self, request: Request, campaign_id: Any) -> Response:
@@ -165,7 +168,9 @@ class PhaseStartApi(APIView):
     """Start a phase, or retry it after it failed. 409: another phase runs, a failed phase must be
     retried first (`retryPhase`), the previous phase has not completed (`requiredPhase`), or configs
     are missing (`missingPhases`; in full_sequence every phase from this one on is checked). A retry
-    runs the rest of the config the phase first started with, unless `{"restart": true}`."""
+    runs the rest of the config the phase first started with, unless `{"restart": true}`. 403
+    `admin_required` (with `phaseDomains`, `memberMaxPhaseDomains`): a tenant member may start, retry
+    or resume only phases of at most `RELAY_MEMBER_MAX_PHASE_DOMAINS` domains."""
 
     permission_classes = [IsTenantUser]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -35,6 +35,7 @@ from ..models.campaign import PausedReason
 from ..phase_configs import batch_size, config_validate
 from ..phases import PHASES, Phase, phase_index
 from ..selectors import last_failed_phase, missing_configs
+from .roles import phase_domain_total, require_phase_size_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def _locked_rows(campaign: Campaign) -> tuple[Campaign, dict[str, CampaignPhase]
 def phase_start(*, campaign: Campaign, phase: str, actor: User | None, restart: bool = False) -> CampaignPhase:
     """Start a phase, or retry it after a failure. Refuses (409) while any phase runs or is paused,
     when an earlier failure must be retried first, when the previous phase has not completed, and
-    when configs are missing (in `full_sequence`: every phase from this one to the end).
+    when configs are missing (in `full_sequence`: every phase from this one to the end); 403 for a
+    tenant member when the phase covers more domains than members may start (`roles`).
 
     A retry runs what is left of the config the phase first started with (its snapshot), whatever was
     edited since; `restart` discards the phase's results and starts it from scratch with the stored
@@ -115,6 +117,11 @@ def phase_start(*, campaign: Campaign, phase: str, actor: User | None, restart: 
                 fields=errors,
                 extra={"missingPhases": missing},
             )
+        # The round runs the snapshot unless restarted from scratch; its size is what a member may start.
+        config = (row.config_snapshot or {}) if frozen else clean.get(phase, {})
+        require_phase_size_allowed(
+            actor=actor, phase=phase, domains=phase_domain_total(campaign=campaign, phase=phase, config=config)
+        )
         if restart and row.status == PhaseStatus.FAILED:
             phase_discard_results(campaign=campaign, row=row)
         phase_open_round(campaign=campaign, row=row, config=clean.get(phase, {}), auto=False)
@@ -230,14 +237,7 @@ def _batch_specs(
 ) -> list[stages.JobSpec]:
     phase = row.phase
     size = batch_size(phase=phase, config=config)
-    if phase == Phase.DOMAIN_GENERATION:
-        total = int(config["num_domains"])
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT coalesce(max(seq) + 1, 0) FROM campaigns_generateddomain WHERE campaign_id = %s", [campaign.pk]
-            )
-            (total,) = cursor.fetchone()
+    total = phase_domain_total(campaign=campaign, phase=phase, config=config)
     # A retry runs only the ranges no succeeded batch covers: the checkpoint is the job table, read
     # by range (the key and payload of every batch carry it), from the rounds since the last restart.
     done = Job.objects.filter(stage=stage, state=JobState.SUCCEEDED, round__gte=row.checkpoint_round).values_list(
@@ -305,12 +305,18 @@ def phase_mark_paused(*, campaign: Campaign, row: CampaignPhase, reason: str, to
 
 @retry_on_conflict(attempts=4)
 def phase_resume(*, campaign: Campaign, phase: str, actor: User | None) -> CampaignPhase:
-    """Continue a paused phase from where it stopped: its unfinished batches are dispatched again."""
+    """Continue a paused phase from where it stopped: its unfinished batches are dispatched again.
+    The members' size limit holds here too (a resume restarts the work a start would)."""
     with transaction.atomic():
         campaign, rows = _locked_rows(campaign)
         row = rows[phase]
         if row.status != PhaseStatus.PAUSED or row.stage is None:
             raise Conflict(f"Phase {phase} is {row.status}, not paused.", code="phase_not_paused")
+        require_phase_size_allowed(
+            actor=actor,
+            phase=phase,
+            domains=phase_domain_total(campaign=campaign, phase=phase, config=row.config_snapshot or {}),
+        )
         phase_mark_resumed(campaign=campaign, row=row)
         logger.info(
             "campaign.phase_resume campaign=%s tenant=%s phase=%s actor=%s",

@@ -1,12 +1,21 @@
 """A proxy's credentials are written, never read back: the API returns the URL only with its user and
 password masked, on create, detail, list and update; the admin shows the masked URL and never renders
-the stored one; an admin change that leaves the URL empty keeps it."""
+the stored one; an admin change that leaves the URL empty keeps it. Nothing logs them, whether the
+proxy is created, changed, used or fails."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
-from campaigns.models import Proxy
+from campaigns import jobs as campaign_jobs
+from campaigns.models import HttpPersona, Proxy
+from campaigns.phases import http_keyword_validation
 from campaigns.proxy_credentials import masked_url
 
 from ..admin_actions import admin_browser
@@ -73,3 +82,62 @@ def test_the_admin_shows_the_masked_url_and_keeps_the_stored_one(tenant, platfor
     assert response.status_code == 302, response.content.decode()[-2000:]
     proxy.refresh_from_db()
     assert (proxy.name, proxy.url) == ("renamed", URL)
+
+
+@contextmanager
+def forward_proxy() -> Iterator[tuple[int, list[str]]]:
+    """A loopback HTTP proxy that answers every proxied request with a page and records each request's
+    `Proxy-Authorization` header (so the test sees the credentials were sent)."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Proxy-Authorization", ""))
+            body = b"<html><title>via proxy</title>pricing</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1]), seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_no_log_line_carries_a_proxys_credentials(admin_client, tenant, caplog, capfd):
+    """Everything logged (every logger, DEBUG up) and written to stdout/stderr while a proxy is created,
+    renamed, given a new URL, used by the HTTP phase's fetch, and used once more after its port died."""
+    caplog.set_level(logging.DEBUG)
+    with forward_proxy() as (port, seen):
+        url = f"http://relay-user:{SECRET}@127.0.0.1:{port}"
+        created = admin_client.post("/api/proxies", {"name": "p", "url": url}, format="json")
+        assert created.status_code == 201, created.json()
+        proxy_id = created.json()["id"]
+        assert admin_client.patch(f"/api/proxies/{proxy_id}", {"name": "q"}, format="json").status_code == 200
+        assert admin_client.patch(f"/api/proxies/{proxy_id}", {"url": url + "/"}, format="json").status_code == 200
+        assert admin_client.post("/api/proxies", {"name": "bad", "url": url + ":x"}, format="json").status_code == 400
+        persona = HttpPersona.objects.create(tenant=tenant, name="h", port=80, timeout_seconds=5)
+
+        settings = campaign_jobs.http_personas([str(persona.pk)], proxy_id)
+        (fetch,) = http_keyword_validation.fetch_batch([("shop.test", ["127.0.0.1"])], settings, ["pricing"])
+
+        assert fetch.status == http_keyword_validation.OK and fetch.keyword_hits == {"pricing": 1}, fetch
+        assert seen and seen[0].startswith("Basic "), seen  # the credentials went to the proxy, and only there
+    # The proxy is gone now: a fetch through it fails, and its error is ours, without the URL.
+    (failed,) = http_keyword_validation.fetch_batch([("shop.test", ["127.0.0.1"])], settings, ["pricing"])
+    assert failed.status != http_keyword_validation.OK
+    _no_secret(failed)
+    logged = caplog.text
+    assert "Bad Request: /api/proxies" in logged, "the capture saw nothing: the test would prove nothing"
+    _no_secret(logged)
+    out, err = capfd.readouterr()
+    _no_secret(out + err)
