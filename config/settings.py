@@ -18,6 +18,30 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",")
 
+# --- HTTPS (production sets these: README "Production settings"; `manage.py check --deploy` asks) --
+# Off by default: development, the tests and the benchmarks speak plain HTTP on loopback.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# Probes and scrapers on the private network reach the process itself over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", False)
+CSRF_TRUSTED_ORIGINS = [origin for origin in env_str("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin]
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own): believe it.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Operator endpoints (core/operator_access.py) ---------------------------------------------------
+# `/metrics`: anyone may scrape only when RELAY_METRICS_PUBLIC (default: DEBUG). Otherwise a scraper
+# sends `Authorization: Bearer <RELAY_METRICS_TOKEN>` or connects from RELAY_METRICS_ALLOW_CIDRS.
+RELAY_METRICS_PUBLIC = env_bool("RELAY_METRICS_PUBLIC", DEBUG)
+RELAY_METRICS_TOKEN = env_str("RELAY_METRICS_TOKEN", "")
+RELAY_METRICS_ALLOW_CIDRS = env_str("RELAY_METRICS_ALLOW_CIDRS", "")
+# `/api/schema/` and `/api/docs/`: `public`, `authenticated` (any signed-in user) or `off` (404).
+RELAY_API_DOCS = env_str("RELAY_API_DOCS", "public" if DEBUG else "authenticated")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

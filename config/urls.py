@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.operator_access import SchemaView, SwaggerView, metrics_guard
 from orchestration.api.views import prometheus_metrics
 
 api: list[URLPattern | URLResolver] = [
@@ -10,13 +10,15 @@ api: list[URLPattern | URLResolver] = [
     path("", include("campaigns.api.urls")),
     path("", include("workflow_runs.api.urls")),
     path("", include("scans.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # RELAY_API_DOCS: public in development, for signed-in users (or off) in production.
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("console.urls")),
     path("api/", include(api)),
-    path("metrics", prometheus_metrics, name="metrics"),
+    # A bearer token or an allow-listed scraper address in production (core/operator_access.py).
+    path("metrics", metrics_guard(prometheus_metrics), name="metrics"),
 ]

@@ -2,7 +2,12 @@
 errors on the development secret key (or an empty, short or `django-insecure-` one), on
 `ALLOWED_HOSTS = ['*']`, and on an egress allow-list that lets every address through. `manage.py`
 commands stop on these errors, and so does the web process (`config/asgi.py` runs `refuse_unsafe_start`).
-The devstack and the tests set their own key."""
+The devstack and the tests set their own key.
+
+`manage.py check --deploy` (a deployment's release step, with `--fail-level WARNING`) adds what only
+a production configuration must not have: the tests' fast password hasher (`relay.E005`, refused
+there only: the tests and benchmarks run with DEBUG off and that hasher), metrics open to anyone
+(`relay.W001`) and public API docs (`relay.W002`) while DEBUG is off."""
 
 from __future__ import annotations
 
@@ -80,3 +85,57 @@ def refuse_unsafe_start() -> None:
     errors = [message for message in unsafe_production_settings() if message.is_serious()]
     if errors:
         raise ImproperlyConfigured("; ".join(f"{message.id}: {message.msg}" for message in errors))
+
+
+@checks.register(checks.Tags.security)
+def operator_endpoint_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Settings of `/metrics` and the docs that cannot be read: an error in every mode."""
+    from .operator_access import DOCS_MODES, metrics_networks
+
+    errors: list[checks.CheckMessage] = []
+    try:
+        metrics_networks()
+    except ValueError as exc:
+        errors.append(checks.Error(f"RELAY_METRICS_ALLOW_CIDRS cannot be read: {exc}", id="relay.E006"))
+    if settings.RELAY_API_DOCS not in DOCS_MODES:
+        errors.append(
+            checks.Error(
+                f"RELAY_API_DOCS is {settings.RELAY_API_DOCS!r}.",
+                hint=f"One of {', '.join(DOCS_MODES)}.",
+                id="relay.E007",
+            )
+        )
+    return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def production_only_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.DEBUG:
+        return []
+    messages: list[checks.CheckMessage] = []
+    hashers = list(getattr(settings, "PASSWORD_HASHERS", []))
+    if any(hasher.endswith("MD5PasswordHasher") for hasher in hashers):
+        messages.append(
+            checks.Error(
+                "RELAY_INSECURE_FAST_PASSWORD_HASHING is on while DEBUG is off: passwords would be stored as MD5.",
+                hint="Unset it: it is for the test suite and benchmarks only.",
+                id="relay.E005",
+            )
+        )
+    if settings.RELAY_METRICS_PUBLIC:
+        messages.append(
+            checks.Warning(
+                "RELAY_METRICS_PUBLIC is on while DEBUG is off: anyone who reaches the site reads /metrics.",
+                hint="Set RELAY_METRICS_TOKEN (the scraper's bearer token) or RELAY_METRICS_ALLOW_CIDRS instead.",
+                id="relay.W001",
+            )
+        )
+    if settings.RELAY_API_DOCS == "public":
+        messages.append(
+            checks.Warning(
+                "RELAY_API_DOCS is public while DEBUG is off.",
+                hint="`authenticated` (the default with DEBUG off) or `off`.",
+                id="relay.W002",
+            )
+        )
+    return messages

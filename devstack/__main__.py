@@ -33,6 +33,11 @@ TEST_ENV = {
     "RELAY_LOG_LEVEL": "WARNING",
     # Thousands of throw-away users: a fast hasher instead of PBKDF2 (config/settings.py says why).
     "RELAY_INSECURE_FAST_PASSWORD_HASHING": "1",
+    # DEBUG is off here, so the operator endpoints are restricted as in production; the tests scrape
+    # /metrics from loopback like a scraper on the private network, and schemathesis reads the schema
+    # without signing in (tests/core/test_operator_access.py checks the production modes).
+    "RELAY_METRICS_ALLOW_CIDRS": "127.0.0.0/8,::1/128",
+    "RELAY_API_DOCS": "public",
 }
 
 
@@ -120,6 +125,8 @@ def cmd_run(_: argparse.Namespace) -> int:
         env.setdefault("FLOWER_BASIC_AUTH", flower_credentials())
         env.setdefault("DJANGO_SECRET_KEY", secret_key())  # with DEBUG off the development key is refused
         env.setdefault("RELAY_MEDIA_ROOT", str(DATA / "media"))
+        # /metrics from this machine, also when DJANGO_DEBUG=0 restricts it (the printed URL works).
+        env.setdefault("RELAY_METRICS_ALLOW_CIDRS", "127.0.0.0/8,::1/128")
         manage("migrate", "--noinput", env=env)
         manage("shell", "-c", "import sys; from devstack.demo import seed_demo; seed_demo(sys.stdout)", env=env)
         honcho = subprocess.Popen(

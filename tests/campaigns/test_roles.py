@@ -5,7 +5,10 @@ member may not delete a campaign or edit personas and proxies. Every refusal is 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.db.models import Model
 
 from campaigns.models import Campaign, CampaignPhase, DnsPersona, GeneratedDomain, HttpPersona, PhaseStatus, Proxy
 from campaigns.services.campaigns import campaign_create, phase_config_set
@@ -110,7 +113,7 @@ def test_a_retry_is_sized_by_the_config_it_runs(tenant, member_client):
 
     restarted = member_client.post(START.format(campaign.pk, "domain_generation"), {"restart": True}, format="json")
     assert restarted.status_code == 202, restarted.json()
-    assert phase_row(campaign).config_snapshot["num_domains"] == LIMIT
+    assert (phase_row(campaign).config_snapshot or {})["num_domains"] == LIMIT
 
 
 @pytest.mark.parametrize(("domains", "allowed"), [(LIMIT, True), (LIMIT + 1, False)])
@@ -195,7 +198,7 @@ def test_the_admin_deletes_campaigns_through_the_service_for_tenant_admins_only(
 
 # --- personas and proxies ------------------------------------------------------------------------
 
-OWNED = {
+OWNED: dict[str, tuple[type[Model], dict[str, Any]]] = {
     "/api/personas/dns": (DnsPersona, {"name": "d", "nameservers": ["127.0.0.1:5300"]}),
     "/api/personas/http": (HttpPersona, {"name": "h"}),
     "/api/proxies": (Proxy, {"name": "p", "url": "http://127.0.0.1:3128"}),
