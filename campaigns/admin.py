@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 
 from core.admin_actions import confirmation_page, confirmed, require_platform_admin, require_tenant_admin, run_each
 from tenants.admin_scoping import TenantScopedAdmin, admin_user
+from tenants.models import Tenant, User
 
 from .models import (
     Campaign,
@@ -154,6 +155,13 @@ class TenantAdminEditsAdmin(TenantScopedAdmin[M]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._may_edit(request) and super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A tenant's admin creates and moves rows within its own tenant only.
+        user = request.user
+        if db_field.name == "tenant" and isinstance(user, User) and not user.is_platform_admin:
+            kwargs["queryset"] = Tenant.objects.filter(users=user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(DnsPersona)

@@ -242,6 +242,9 @@ def test_in_the_admin_members_see_personas_and_proxies_and_tenant_admins_edit_th
     assert member_browser.get(f"{base}add/").status_code == 403
     assert member_browser.get(f"{base}{mine.pk}/delete/").status_code == 403
     assert admin_browser(admin).get(f"{base}{mine.pk}/delete/").status_code == 200
-    assert admin_browser(admin).get(f"{base}add/").status_code == 200
+    add_form = admin_browser(admin).get(f"{base}add/")
+    assert add_form.status_code == 200
+    # The tenant field offers the admin's own tenant only.
+    assert str(tenant.pk) in add_form.content.decode() and str(other_tenant.pk) not in add_form.content.decode()
     # Another tenant's row is not found for a tenant's staff (the admin redirects with a message).
     assert admin_browser(admin).get(f"{base}{theirs.pk}/change/").status_code == 302
