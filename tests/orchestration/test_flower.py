@@ -78,3 +78,11 @@ def test_a_drain_task_shows_its_queue_and_the_keys_of_the_jobs_it_ran(flower, wo
     assert f"'queue': '{queue}'" in task["result"] and key in task["result"], task
     status, page = get(flower, f"/task/{task['uuid']}", credentials=flower.credentials)
     assert status == 200 and key in page and queue in page
+
+
+def test_a_drains_answer_names_its_queue_its_count_and_at_most_twenty_keys():
+    from orchestration.tasks import drain_summary
+
+    assert drain_summary("jobs", ["a", "b"]) == {"queue": "jobs", "ran": 2, "keys": ["a", "b"]}
+    many = drain_summary("jobs", [f"job:{n}" for n in range(25)])
+    assert (many["ran"], many["keys"], many["more"]) == (25, [f"job:{n}" for n in range(20)], 5)
