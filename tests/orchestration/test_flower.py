@@ -9,6 +9,7 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -65,9 +66,9 @@ def test_a_drain_task_shows_its_queue_and_the_keys_of_the_jobs_it_ran(flower, wo
     for attempt in range(10):
         key = f"flower:{attempt}:job"
         stage = start_stage([probe(key, queue=queue), probe(f"{key}-2", queue=queue)], ref=f"flower-{attempt}")
-        wait_until(lambda stage=stage: finalised(stage), message="the stage ran")
+        wait_until(partial(finalised, stage), message="the stage ran")
         try:
-            task = wait_until(lambda key=key: drain_that_ran(flower, key), timeout=5, message="Flower saw it")
+            task = wait_until(partial(drain_that_ran, flower, key), timeout=5, message="Flower saw it")
         except AssertionError:
             continue
         break
