@@ -46,6 +46,15 @@ def say(message: str) -> None:
 
 
 @contextmanager
+def step(label: str) -> Iterator[None]:
+    """A start-up step: said when it starts and again with how long it took."""
+    say(f"{label}…")
+    started = time.monotonic()
+    yield
+    say(f"{label}: done in {time.monotonic() - started:.1f}s")
+
+
+@contextmanager
 def services(data_dir: Path, *, durable: bool) -> Iterator[dict[str, str]]:
     """PostgreSQL and Redis for this run: the ones in DATABASE_URL / REDIS_URL, or embedded ones."""
     env: dict[str, str] = {}
@@ -55,18 +64,23 @@ def services(data_dir: Path, *, durable: bool) -> Iterator[dict[str, str]]:
             env["DATABASE_URL"] = os.environ["DATABASE_URL"]
             say("PostgreSQL: using DATABASE_URL")
         else:
+            began = time.monotonic()
             pg = postgres.start(data_dir / "postgres", fsync=durable)
             started.append(pg)
             env["DATABASE_URL"] = pg.url
-            say(f"PostgreSQL: embedded, {pg.url} (data in {pg.data_dir.relative_to(ROOT)})")
+            say(
+                f"PostgreSQL: embedded, {pg.url} (data in {pg.data_dir.relative_to(ROOT)}), "
+                f"up in {time.monotonic() - began:.1f}s"
+            )
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]
             say("Redis: using REDIS_URL")
         else:
+            began = time.monotonic()
             rd = redis.start(data_dir / "redis", persist=durable)
             started.append(rd)
             env["REDIS_URL"] = rd.url
-            say(f"Redis: embedded, {rd.url}")
+            say(f"Redis: embedded, {rd.url}, up in {time.monotonic() - began:.1f}s")
         yield env
     finally:
         for server in reversed(started):
@@ -116,6 +130,7 @@ def cmd_run(_: argparse.Namespace) -> int:
     # inherited as ignored (a shell's background job).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    began = time.monotonic()
     with services(DATA, durable=True) as service_env, loopback_servers() as loopback_env:
         env = {**os.environ, **service_env, **loopback_env, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
         # The Procfile's commands (uvicorn, celery) live next to this interpreter, in the venv.
@@ -127,19 +142,26 @@ def cmd_run(_: argparse.Namespace) -> int:
         env.setdefault("RELAY_MEDIA_ROOT", str(DATA / "media"))
         # /metrics from this machine, also when DJANGO_DEBUG=0 restricts it (the printed URL works).
         env.setdefault("RELAY_METRICS_ALLOW_CIDRS", "127.0.0.0/8,::1/128")
-        manage("migrate", "--noinput", env=env)
-        manage("shell", "-c", "import sys; from devstack.demo import seed_demo; seed_demo(sys.stdout)", env=env)
+        with step("migrations"):
+            manage("migrate", "--noinput", env=env)
+        with step("demo data"):
+            manage("shell", "-c", "import sys; from devstack.demo import seed_demo; seed_demo(sys.stdout)", env=env)
+        say("starting web, worker, control, beat and flower (honcho, Procfile)…")
+        workers_started = time.monotonic()
         honcho = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT, env=env, start_new_session=True
         )
         base = f"http://127.0.0.1:{env['PORT']}"
         try:
-            if not wait_http(f"{base}/api/health", 90):
+            # /api/health answers 200 only once the database, Redis and a worker's heartbeat are all up.
+            if wait_http(f"{base}/api/health", 90):
+                say(f"web and workers: healthy in {time.monotonic() - workers_started:.1f}s ({base}/api/health)")
+            else:
                 say("the web process did not answer /api/health within 90 s; see the logs above")
             user, password = env["FLOWER_BASIC_AUTH"].split(":", 1)
             print(
                 "\n"
-                f"  Relay is up.\n"
+                f"  Relay is up ({time.monotonic() - began:.1f}s).\n"
                 f"  Console:            {base}/console/   (sign in as demo or admin)\n"
                 f"  API docs (Swagger): {base}/api/docs/\n"
                 f"  OpenAPI schema:     {base}/api/schema/\n"

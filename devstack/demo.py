@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -29,17 +31,25 @@ HTTP_PERSONA = "Loopback HTTP (demo)"
 def seed_demo(stdout: TextIO) -> None:
     """Create the demo tenant, a platform admin and a tenant admin; print their credentials."""
     password = _password()
+    started = time.monotonic()
+
+    def progress(text: str) -> None:
+        stdout.write(f"  demo: {text} ({time.monotonic() - started:.1f}s)\n")
+        stdout.flush()
+
     with transaction.atomic():
-        tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo tenant"})
+        tenant, created = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo tenant"})
+        progress(f"tenant '{tenant.slug}' {'created' if created else 'kept'}")
         accounts = [("admin", None, Role.PLATFORM_ADMIN), ("demo", tenant, Role.TENANT_ADMIN)]
-        for username, user_tenant, role in accounts:
+        for done, (username, user_tenant, role) in enumerate(accounts, start=1):
             user = User.objects.filter(username=username).first()
             if user is None:
                 user_create(username=username, password=password, tenant=user_tenant, role=role)
             else:
                 user.set_password(password)
                 user.save(update_fields=["password"])
-        demo_campaign = _campaign_demo(tenant)
+            progress(f"users {done}/{len(accounts)} ({username} {'created' if user is None else 'updated'})")
+        demo_campaign = _campaign_demo(tenant, progress)
     if demo_campaign is not None:
         stdout.write(
             f"Demo campaign '{demo_campaign.name}' ({demo_campaign.id}), all four phases configured against the "
@@ -53,17 +63,20 @@ def seed_demo(stdout: TextIO) -> None:
     )
 
 
-def _campaign_demo(tenant: Tenant) -> Campaign | None:
+def _campaign_demo(tenant: Tenant, progress: Callable[[str], None]) -> Campaign | None:
     dns_address, http_port = os.environ.get("RELAY_DEMO_DNS"), os.environ.get("RELAY_DEMO_HTTP_PORT")
     if not (dns_address and http_port):
+        progress("no loopback servers (RELAY_DEMO_DNS, RELAY_DEMO_HTTP_PORT): no demo campaign")
         return None
     # The servers' ports can change between runs: the personas follow them.
     dns, _ = DnsPersona.objects.update_or_create(
         tenant=tenant, name=DNS_PERSONA, defaults={"nameservers": [dns_address], "query_types": ["A"]}
     )
     http, _ = HttpPersona.objects.update_or_create(tenant=tenant, name=HTTP_PERSONA, defaults={"port": int(http_port)})
+    progress(f"personas 2/2 (DNS {dns_address}, HTTP port {http_port})")
     campaign = Campaign.objects.filter(tenant=tenant, name=DEMO_CAMPAIGN).first()
     if campaign is not None:
+        progress(f"campaign '{campaign.name}' kept")
         return campaign
     campaign = campaign_create(tenant=tenant, name=DEMO_CAMPAIGN, mode="full_sequence")
     configs = {
@@ -80,8 +93,9 @@ def _campaign_demo(tenant: Tenant) -> Campaign | None:
         "http_keyword_validation": {"personaIds": [str(http.pk)], "keywords": ["pricing", "login"]},
         "analysis": {"keyword": "pricing"},
     }
-    for phase, config in configs.items():
+    for done, (phase, config) in enumerate(configs.items(), start=1):
         phase_config_set(campaign=campaign, phase=phase, data=config)
+        progress(f"campaign '{campaign.name}': phase configs {done}/{len(configs)} ({phase})")
     return campaign
 
 

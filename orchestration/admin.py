@@ -1,5 +1,14 @@
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from core.admin_actions import require_platform_admin, run_each
+from core.exceptions import Conflict
+
+from .errors import JobActionRefused
+from .job_actions import job_quarantine, job_requeue
 from .models import Event, FairShare, Job, Stage
 
 
@@ -45,6 +54,29 @@ class JobAdmin(admin.ModelAdmin[Job]):
     search_fields = ["key", "group_key"]
     raw_id_fields = ["stage"]
     readonly_fields = [field.name for field in Job._meta.fields]
+    actions = ["requeue_jobs", "quarantine_jobs"]
+
+    @admin.action(description="Re-queue selected jobs (failed or quarantined)")
+    def requeue_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        _each_job(self, request, queryset, job_requeue, done="re-queued.")
+
+    @admin.action(description="Quarantine selected jobs (no worker takes them until re-queued)")
+    def quarantine_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        _each_job(self, request, queryset, job_quarantine, done="quarantined.")
+
+
+def _each_job(modeladmin: JobAdmin, request: HttpRequest, queryset: QuerySet[Job], action: Any, *, done: str) -> None:
+    """Platform operators only; an engine refusal is shown as the API would answer it (409, its code)."""
+    actor = request.user.get_username()
+
+    def one(job: Job) -> object:
+        require_platform_admin(request.user)
+        try:
+            return action(job_id=job.pk, actor=actor)
+        except JobActionRefused as exc:
+            raise Conflict(exc.message, code=exc.code) from exc
+
+    run_each(modeladmin, request, queryset.order_by("pk"), one, done=done)
 
 
 @admin.register(Event)

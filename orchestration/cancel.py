@@ -2,7 +2,7 @@
 
 `stage_cancel` (inside the domain's transaction, like every stage change):
 - marks the stage cancelled once (`cancel_requested_at`); a second cancel is a no-op;
-- ends its queued and pending jobs `cancelled` at once, counted in the round's fan-in;
+- ends its queued, pending and quarantined jobs `cancelled` at once, counted in the round's fan-in;
 - running jobs learn it from their lease: `job_should_stop` answers true, the lease keeper notices at
   its next renewal, and a job that ends without succeeding ends `cancelled`; one that has not ended
   after `CANCEL_GRACE_SECONDS` is abandoned by the sweeper (ended `cancelled`; the worker's late end,
@@ -57,7 +57,7 @@ def stage_cancel(*, stage: Stage) -> CancelResult:
                 UPDATE orchestration_job
                 SET state = 'cancelled', finished_at = now(), lease_owner = '', lease_expires_at = NULL,
                     error_code = %s, error_message = 'cancelled before it ran', error_retryable = false
-                WHERE stage_id = %s AND round = %s AND state IN ('queued', 'pending')
+                WHERE stage_id = %s AND round = %s AND state IN ('queued', 'pending', 'quarantined')
                 RETURNING id
             )
             UPDATE orchestration_stage AS stage SET cancelled = stage.cancelled + (SELECT count(*) FROM ended)

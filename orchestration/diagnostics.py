@@ -66,5 +66,5 @@ def probe_runs(key: str) -> int:
 
 
 def register() -> None:
-    register_stage_kind(StageKind(name=STAGE_KIND, finalise=finalise_probe_stage))
+    register_stage_kind(StageKind(name=STAGE_KIND, finalise=finalise_probe_stage, rerun_ended_jobs=True))
     register_job_kind(JobKind(name=JOB_KIND, run=run_probe, on_end=probe_on_end))

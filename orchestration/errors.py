@@ -47,3 +47,12 @@ class JobStopped(JobError):
 
     def __init__(self, message: str = "the job was told to stop") -> None:
         super().__init__(message, code=CANCELLED, kind=ErrorKind.RETRYABLE)
+
+
+class JobActionRefused(Exception):
+    """An operator's action on one job (`job_actions`) was refused; nothing changed. `code` names why."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code

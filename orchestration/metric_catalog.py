@@ -23,7 +23,9 @@ COUNTERS: dict[str, str] = {
     "relay_sweep_failures_total": "Sweeper passes that raised as a whole (the next tick tries again).",
     "relay_recovery_failures_total": "Recoveries of one lost job whose domain hook raised.",
     "relay_jobs_lost_total": "Jobs whose worker stopped renewing their lease, by job kind.",
-    "relay_jobs_quarantined_total": "Jobs ended `recovery_failed` after too many failed recoveries, by job kind.",
+    "relay_jobs_quarantined_total": (
+        "Jobs ended `recovery_failed` after too many failed recoveries, or set aside by an operator, by job kind."
+    ),
     "relay_retention_pruned_total": "Rows (or files) deleted by retention, by pruner.",
     "relay_retention_failures_total": "Retention pruner calls that raised (the next tick tries again), by pruner.",
 }

@@ -12,6 +12,9 @@ class JobState(models.TextChoices):
     FAILED = "failed"  # retryable error, attempts used up
     ERROR = "error"  # fatal error, never retried automatically
     CANCELLED = "cancelled"  # its stage was cancelled before or while it ran
+    # Set aside by an operator (`job_actions.job_quarantine`): never claimed, not lost, not finished; its
+    # round waits for it (the stage stays running) until an operator re-queues it or the stage is cancelled.
+    QUARANTINED = "quarantined"
 
 
 FINISHED_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.ERROR, JobState.CANCELLED)

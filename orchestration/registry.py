@@ -10,7 +10,9 @@ A domain registers, in its AppConfig.ready():
   `fencing.fenced(job)`, so a worker whose job was taken away writes nothing;
 - a `StageKind` per kind of stage: `finalise(stage)` runs exactly once per round, inside the transaction
   of the job that ended it, and decides the domain's final status (it may open the next stage);
-  `on_job_lost(job)` decides what happens to a job whose worker died.
+  `on_job_lost(job)` decides what happens to a job whose worker died; `rerun_ended_jobs` says whether an
+  operator may re-queue a job of this kind of stage that ended `failed` (its jobs' `on_end` is then
+  called again for the new attempt, so it must record the latest outcome over an earlier one).
 """
 
 from collections.abc import Callable
@@ -60,6 +62,9 @@ class StageKind:
     # Restart recovery: runs when a worker starts, before the engine's start-up sweep, so the domain
     # sees the jobs the restart lost (leases run out, still `running`) before they are handed back.
     on_worker_start: Callable[[], None] | None = None
+    # An operator's re-queue of a `failed` job (`job_actions.job_requeue`) ends it a second time: only
+    # for domains whose `on_end` records the latest outcome (the others retry through their own service).
+    rerun_ended_jobs: bool = False
 
 
 _job_kinds: dict[str, JobKind] = {}

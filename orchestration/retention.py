@@ -145,10 +145,17 @@ def task_results_prune(cutoff: datetime, limit: int) -> int:
     )
 
 
-def prune(*, budget_seconds: float = 5.0, limit: int | None = None, cutoff: datetime | None = None) -> dict[str, int]:
+def prune(
+    *,
+    budget_seconds: float = 5.0,
+    limit: int | None = None,
+    cutoff: datetime | None = None,
+    on_batch: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
     """Run every pruner, one batch at a time and in turn, until none has anything left or the budget is
     spent. Returns what each deleted. A pruner that raises is logged and counted, and skipped until the
-    next call; the others go on."""
+    next call; the others go on. `on_batch(pruner, deleted, deleted_so_far)` is told of every batch that
+    deleted something (the `prune_history` command prints it)."""
     limit = retention_batch() if limit is None else limit
     cutoff = retention_cutoff() if cutoff is None else cutoff
     deadline = time.monotonic() + budget_seconds
@@ -164,6 +171,8 @@ def prune(*, budget_seconds: float = 5.0, limit: int | None = None, cutoff: date
                 del pending[name]
                 continue
             counts[name] += deleted
+            if on_batch is not None and deleted:
+                on_batch(name, deleted, counts[name])
             if deleted < limit:
                 del pending[name]
             if time.monotonic() >= deadline:

@@ -13,10 +13,24 @@ from .redis_client import get_redis
 CONTROL_QUEUE = "control"
 
 
+# A drain's answer is what Flower shows of it (the task-succeeded event's `result`: the bell's only
+# argument is the queue, the jobs are claimed from PostgreSQL). The first keys are enough to find the jobs
+# in the admin; the whole list of a busy 10 s slice would be thousands of keys in every event.
+DRAIN_KEYS_SHOWN = 20
+
+
 @shared_task(name=dispatch.DRAIN_TASK, ignore_result=True)
-def drain(queue: str) -> list[str]:
-    """Run due jobs of `queue` until none is claimable; returns the job keys it ran (Flower shows them)."""
-    return runner.queue_drain(queue)
+def drain(queue: str) -> dict[str, object]:
+    """Run due jobs of `queue` until none is claimable; returns the queue, how many jobs ran and the
+    first of their keys (Flower shows them)."""
+    return drain_summary(queue, runner.queue_drain(queue))
+
+
+def drain_summary(queue: str, keys: list[str]) -> dict[str, object]:
+    summary: dict[str, object] = {"queue": queue, "ran": len(keys), "keys": keys[:DRAIN_KEYS_SHOWN]}
+    if len(keys) > DRAIN_KEYS_SHOWN:
+        summary["more"] = len(keys) - DRAIN_KEYS_SHOWN
+    return summary
 
 
 @shared_task(name="orchestration.count", ignore_result=True)

@@ -66,7 +66,8 @@ def _lost_execution(*, after_restart: bool) -> Q:
     batches are queued or held by live workers is healthy. Outside a restart, a batch lost by one dead
     worker is the engine sweeper's to hand back (`chain.on_batch_lost`), without pausing the phase."""
     current_round = Job.objects.filter(stage=OuterRef("stage"), round=OuterRef("stage__round"))
-    live = current_round.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
+    # A quarantined batch is not lost: an operator set it aside and the round waits for their re-queue.
+    live = current_round.filter(state__in=[JobState.QUEUED, JobState.RUNNING, JobState.QUARANTINED])
     lost = Q(stage__finalised_at__isnull=True) & ~Q(Exists(live))
     if after_restart:
         expired = current_round.filter(state=JobState.RUNNING, lease_expires_at__lt=Now())

@@ -31,6 +31,28 @@ def test_seeding_twice_keeps_one_campaign_and_moves_the_personas_to_the_new_port
     assert HttpPersona.objects.get(name="Loopback HTTP (demo)").port == 8102
 
 
+def test_seeding_prints_its_progress_step_by_step_with_counts(monkeypatch):
+    monkeypatch.setenv("RELAY_DEMO_PASSWORD", "demo-pass-123")
+    monkeypatch.setenv("RELAY_DEMO_DNS", "127.0.0.1:5301")
+    monkeypatch.setenv("RELAY_DEMO_HTTP_PORT", "8101")
+    out = io.StringIO()
+
+    seed_demo(out)
+
+    # Each line ends with the time since seeding began: `(0.1s)`.
+    steps = [line.rsplit(" (", 1)[0] for line in out.getvalue().splitlines() if line.startswith("  demo: ")]
+    assert steps == [
+        "  demo: tenant 'demo' created",
+        "  demo: users 1/2 (admin created)",
+        "  demo: users 2/2 (demo created)",
+        "  demo: personas 2/2 (DNS 127.0.0.1:5301, HTTP port 8101)",
+        f"  demo: campaign '{DEMO_CAMPAIGN}': phase configs 1/4 (domain_generation)",
+        f"  demo: campaign '{DEMO_CAMPAIGN}': phase configs 2/4 (dns_validation)",
+        f"  demo: campaign '{DEMO_CAMPAIGN}': phase configs 3/4 (http_keyword_validation)",
+        f"  demo: campaign '{DEMO_CAMPAIGN}': phase configs 4/4 (analysis)",
+    ], out.getvalue()
+
+
 def test_without_the_loopback_servers_no_campaign_is_seeded(monkeypatch):
     monkeypatch.delenv("RELAY_DEMO_DNS", raising=False)
     monkeypatch.setenv("RELAY_DEMO_PASSWORD", "demo-pass-123")

@@ -14,11 +14,12 @@ from campaigns.models.campaign import PausedReason
 from campaigns.services.campaigns import campaign_create
 from campaigns.services.recovery import candidates
 from orchestration import metrics
+from orchestration.job_actions import job_quarantine
 from orchestration.models import Event, Job, JobState
 from orchestration.recovery import recover_expired_jobs
 
 from ..helpers import wait_until
-from ..orchestration.engine import finalised, probe, start_stage
+from ..orchestration.engine import PRIVATE_QUEUE, finalised, probe, start_stage
 from .factories import configured_campaign, dns_persona, http_persona, phase_status, wait_phase, wait_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -245,3 +246,24 @@ def test_a_batch_lost_on_every_attempt_fails_its_phase_and_the_chain_halts(
     assert phase_status(campaign, "domain_generation") == "failed"
     assert phase_status(campaign, "dns_validation") == "not_started"  # the chain halted
     assert not Event.objects.filter(stream=campaign.stream, type="phase_paused").exists()
+
+
+def test_a_phase_whose_batch_an_operator_quarantined_is_waiting_not_lost(tenant):
+    def phase_in_progress(name: str, key: str) -> CampaignPhase:
+        campaign = campaign_create(tenant=tenant, name=name)
+        stage = start_stage([probe(key, queue=PRIVATE_QUEUE)], ref=name)
+        CampaignPhase.objects.filter(campaign=campaign, phase="domain_generation").update(
+            status=PhaseStatus.IN_PROGRESS, stage=stage
+        )
+        return CampaignPhase.objects.get(campaign=campaign, phase="domain_generation")
+
+    held = phase_in_progress("held", "recovery:held")
+    lost = phase_in_progress("lost", "recovery:lost")
+    assert candidates(limit=100) == []  # both batches queued: healthy
+
+    job_quarantine(job_id=Job.objects.get(key="recovery:held").pk)
+    # The other batch disappears from the live set the way a crash leaves it: no queued or running job.
+    Job.objects.filter(key="recovery:lost").update(state=JobState.PENDING)
+
+    assert candidates(limit=100) == [lost.pk]
+    assert held.pk not in candidates(limit=100)

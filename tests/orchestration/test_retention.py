@@ -1,8 +1,10 @@
 """Retention: finished history older than the retention age is deleted in batches; young and live rows stay."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -183,3 +185,20 @@ def test_the_task_prunes_with_every_registered_pruner():
 
     assert {"jobs", "stages", "events", "task_results", "workflow_runs.files", "scans.pages"} <= set(counts)
     assert counts["events"] == 1 and not Event.objects.filter(stream="ret:task").exists()
+
+
+def test_the_prune_history_command_prints_every_batch_and_the_totals(monkeypatch):
+    engine_only(monkeypatch)
+    old = finished_stage("cmd", finalised_days_ago=DAYS + 1, states=(JobState.SUCCEEDED,) * 5)
+    out = io.StringIO()
+
+    call_command("prune_history", "--days", str(DAYS), "--batch", "2", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Pruning what finished before ")
+    assert "(30 days), 2 rows a batch: jobs, stages" in lines[0]
+    job_batches = [line for line in lines if ": jobs -" in line]
+    assert [line.split("(")[1].split(" so far")[0] for line in job_batches] == ["2", "4", "5"], lines
+    assert any(": stages -1 (1 so far" in line for line in lines), lines
+    assert lines[-1].startswith("Done in ") and lines[-1].endswith("batches: jobs=5 stages=1 events=0 task_results=0")
+    assert not Stage.objects.filter(pk=old.pk).exists()
