@@ -1,9 +1,23 @@
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("relay")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _logging_from_django_settings(**_: Any) -> None:
+    """With a receiver here Celery leaves the root logger alone: workers and beat log through Django's
+    LOGGING (structlog's formatter, config/structured_logs.py) like every other process, at
+    RELAY_LOG_LEVEL rather than the command line's --loglevel."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
