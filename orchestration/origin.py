@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .models import Job
+if TYPE_CHECKING:  # imported by the tracing set-up before Django's apps are loaded
+    from .models import Job
 
 # The keys of the creator's log context a job inherits (the engine knows their names, not their meaning).
 INHERITED = ("request_id", "tenant", "user")
