@@ -2,7 +2,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from config.telemetry import configure as configure_tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+configure_tracing(service="relay-web")  # before Django builds its middleware chain; a no-op without OTLP
 django_application = get_asgi_application()
 
 from core.body_limit import RequestBodyLimit  # noqa: E402 (needs the settings configured above)

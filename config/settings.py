@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer (an error envelope too) carries the request's id, and every log line of it.
+    "core.request_context.request_id_middleware",
     "core.middleware.error_envelope_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -70,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.request_context.session_caller_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -336,11 +339,13 @@ RELAY_ENGINE = {
     "RETENTION_BATCH": env_int("RELAY_RETENTION_BATCH", 1000),
 }
 
+# Structured logs (config/structured_logs.py): JSON lines in production, key=value while developing.
+RELAY_LOG_FORMAT = env_str("RELAY_LOG_FORMAT", "kv" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"kv": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "formatters": {"structured": {"()": "config.structured_logs.formatter", "log_format": RELAY_LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env_str("RELAY_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -90,6 +90,11 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     payload = models.JSONField(default=dict, blank=True)
+    origin = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Who enqueued it: the request id (tenant, user) and trace parent the worker binds again.",
+    )
     result = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)

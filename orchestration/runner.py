@@ -27,6 +27,7 @@ from .conf import engine_setting
 from .ending import STALE, UNSETTLED, Outcome, jobs_end
 from .errors import JobError
 from .models import Job
+from .origin import job_context, job_log_context
 from .registry import job_kind
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,8 @@ def _run_claimed(jobs: list[Job]) -> dict[int, str]:
                 states[job.pk] = STALE  # taken back while it waited its turn: its end would be refused
                 continue
             began = time.monotonic()
-            outcome = _call_handler(job)
+            with job_context(job):
+                outcome = _call_handler(job)
             ran_at = time.monotonic()
             pace.measured(job.stage_id, ran_at - began)
             pending.append((job, outcome, began, ran_at))
@@ -160,18 +162,41 @@ def _flush(pending: list[tuple[Job, Outcome, float, float]]) -> dict[int, str]:
     for (job, outcome, began, _), state in zip(pending, states, strict=True):
         result[job.pk] = state
         job_metrics.job_ran(job, state=state, seconds=ended_at - began)  # from its start to its end committed
-        if outcome.error is not None:
-            logger.info(
-                "engine.job_end job=%s key=%s kind=%s attempt=%s state=%s code=%s message=%s",
-                job.pk,
-                job.key,
-                job.kind,
-                job.attempts,
-                state,
-                outcome.error.code,
-                outcome.error.message,
-            )
+        _log_end(job, outcome, state=state, seconds=ended_at - began)
     return result
+
+
+def _log_end(job: Job, outcome: Outcome, *, state: str, seconds: float) -> None:
+    """A failed attempt at INFO; a success at DEBUG only (one line per job would cost a bulk run of
+    no-op jobs a good share of its throughput)."""
+    if outcome.error is None and not logger.isEnabledFor(logging.DEBUG):
+        return
+    with job_log_context(job):
+        _log_end_line(job, outcome, state=state, seconds=seconds)
+
+
+def _log_end_line(job: Job, outcome: Outcome, *, state: str, seconds: float) -> None:
+    if outcome.error is not None:
+        logger.info(
+            "engine.job_end job=%s key=%s kind=%s attempt=%s state=%s code=%s message=%s",
+            job.pk,
+            job.key,
+            job.kind,
+            job.attempts,
+            state,
+            outcome.error.code,
+            outcome.error.message,
+        )
+    else:
+        logger.debug(
+            "engine.job_end job=%s key=%s kind=%s attempt=%s state=%s seconds=%.3f",
+            job.pk,
+            job.key,
+            job.kind,
+            job.attempts,
+            state,
+            seconds,
+        )
 
 
 def _call_handler(job: Job) -> Outcome:

@@ -23,6 +23,7 @@ from .dispatch import ring_on_commit
 from .fairness import fair_keys_reserve
 from .fanin import finalise_if_complete
 from .models import Job, JobState, Priority, Stage, StageStatus
+from .origin import origin_capture
 from .registry import job_kind
 
 
@@ -153,13 +154,15 @@ def jobs_enqueue(*, stage: Stage, jobs: Sequence[JobSpec]) -> EnqueueResult:
 
 def _insert_jobs(cursor: Any, *, stage: Stage, specs: Sequence[JobSpec], queues: list[str]) -> list[Any]:
     fair_keys = _fair_keys(cursor, stage=stage, queues=queues)
+    origin = origin_capture()  # one value for the whole enqueue, the same in every row
     cursor.execute(
         """
         INSERT INTO orchestration_job
             (stage_id, round, kind, key, state, queue, group_key, priority, fair_key, attempts, max_attempts,
-             recovery_failures, payload, error_code, error_message, worker, lease_owner, available_at, created_at)
+             recovery_failures, payload, origin, error_code, error_message, worker, lease_owner, available_at,
+             created_at)
         SELECT %s, %s, j.kind, j.key, 'queued', j.queue, %s, %s, j.fair_key, 0, j.max_attempts, 0, j.payload::jsonb,
-               '', '', '', '', now(), now()
+               %s::jsonb, '', '', '', '', now(), now()
         FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::int[])
             AS j(key, kind, payload, queue, fair_key, max_attempts)
         ON CONFLICT (key) WHERE state IN ('queued', 'running') DO NOTHING
@@ -170,6 +173,7 @@ def _insert_jobs(cursor: Any, *, stage: Stage, specs: Sequence[JobSpec], queues:
             stage.round,
             stage.fairness_key,
             stage.priority,
+            origin,
             [spec.key for spec in specs],
             [spec.kind for spec in specs],
             [json.dumps(spec.payload) for spec in specs],

@@ -10,6 +10,8 @@ from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from core.request_context import bind_caller
+
 from .models import User
 
 MAX_TOKEN_CHARS = 200
@@ -22,7 +24,9 @@ class TokenAuthentication(KnoxTokenAuthentication):
     def authenticate_credentials(self, token: bytes) -> Any:
         if len(token) > MAX_TOKEN_CHARS or not token.isascii() or not token.decode("ascii").isprintable():
             raise AuthenticationFailed("Invalid token.")
-        return super().authenticate_credentials(token)
+        user, auth_token = super().authenticate_credentials(token)
+        bind_caller(user)  # the request's log lines (and the jobs it enqueues) name their tenant and user
+        return user, auth_token
 
 
 def request_user(request: HttpRequest) -> User | None:

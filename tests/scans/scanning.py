@@ -10,7 +10,8 @@ from ..helpers import wait_until
 
 
 def start_scan(client: Any, url: str, services: list[str], **extra: Any) -> dict[str, Any]:
-    response = client.post("/api/scans", {"url": url, "services": services, **extra}, format="json")
+    headers = {name: extra.pop(name) for name in list(extra) if name.startswith("HTTP_")}
+    response = client.post("/api/scans", {"url": url, "services": services, **extra}, format="json", **headers)
     assert response.status_code == 201, response.content
     return response.json()
 
