@@ -1,11 +1,12 @@
 import os
 
-from django.core.asgi import get_asgi_application
-
 from config.telemetry import configure as configure_tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 configure_tracing(service="relay-web")  # before Django builds its middleware chain; a no-op without OTLP
+
+from core.asgi_handler import get_asgi_application  # noqa: E402 (Django is set up by it)
+
 django_application = get_asgi_application()
 
 from core.body_limit import RequestBodyLimit  # noqa: E402 (needs the settings configured above)

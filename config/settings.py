@@ -169,6 +169,8 @@ CACHES = {
 # Open streams per user and per tenant, counted in Redis across every web process (core/sse.py,
 # orchestration/stream_slots.py). A stream's slot is a lease its web process renews every keep-alive
 # tick; a web process that dies frees its slots when their leases run out.
+# Requests inside Django at a time in one web process (core/asgi_handler.py); the rest wait their turn.
+RELAY_WEB_MAX_CONCURRENT_REQUESTS = env_int("RELAY_WEB_MAX_CONCURRENT_REQUESTS", 8)
 RELAY_SSE_MAX_PER_USER = env_int("RELAY_SSE_MAX_PER_USER", 20)
 RELAY_SSE_MAX_PER_TENANT = env_int("RELAY_SSE_MAX_PER_TENANT", 200)
 RELAY_SSE_KEEPALIVE_SECONDS = env_float("RELAY_SSE_KEEPALIVE_SECONDS", 15.0)
