@@ -3,24 +3,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.scan_site import Site
 from devstack.workers import WorkerProcess
 
 from ..helpers import wait_until
+from ..scans.conftest import _site_server, site  # noqa: F401 (the loopback site, shared with the scan tests)
 from .otlp_collector import Collector
-
-
-@pytest.fixture(scope="module")
-def _site_server() -> Iterator[Site]:
-    server = Site()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def site(_site_server: Site) -> Site:
-    _site_server.reset()
-    return _site_server
 
 
 @pytest.fixture
