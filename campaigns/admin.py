@@ -5,11 +5,13 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from rest_framework import serializers
 
 from core.admin_actions import confirmation_page, confirmed, require_platform_admin, require_tenant_admin, run_each
 from tenants.admin_scoping import TenantScopedAdmin, admin_user
 from tenants.models import Tenant, User
 
+from .api.serializers import DnsPersonaSerializer, HttpPersonaSerializer, ProxySerializer
 from .models import (
     Campaign,
     CampaignPhase,
@@ -164,8 +166,53 @@ class TenantAdminEditsAdmin(TenantScopedAdmin[M]):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class CheckedByTheApiForm(forms.ModelForm):
+    """A persona or proxy saved in the admin passes the API's own serializer too (its bounds, its header
+    rules, the egress policy on nameservers and proxy URLs): the admin cannot store what the API refuses."""
+
+    serializer_class: type[serializers.ModelSerializer[Any]]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        writable = {name for name, field in self.serializer_class().fields.items() if not field.read_only}
+        data = {name: value for name, value in cleaned.items() if name in writable}
+        checked = self.serializer_class(instance=self.instance if self.instance.pk else None, data=data, partial=True)
+        if not checked.is_valid():
+            for name, problems in checked.errors.items():
+                self.add_error(name if name in self.fields else None, _messages(problems))
+        return cleaned
+
+
+def _messages(problems: Any) -> list[str]:
+    """A serializer's errors for one field (a list, or a dict per list item) as plain messages."""
+    if isinstance(problems, dict):
+        return [f"{key}: {message}" for key, value in problems.items() for message in _messages(value)]
+    if isinstance(problems, list):
+        return [message for problem in problems for message in _messages(problem)]
+    return [str(problems)]
+
+
+class DnsPersonaAdminForm(CheckedByTheApiForm):
+    serializer_class = DnsPersonaSerializer
+
+    class Meta:
+        model = DnsPersona
+        fields = ["tenant", "name", "nameservers", "query_types", "timeout_seconds", "retries", "concurrency"]
+        fields += ["rate_limit_per_second"]
+
+
+class HttpPersonaAdminForm(CheckedByTheApiForm):
+    serializer_class = HttpPersonaSerializer
+
+    class Meta:
+        model = HttpPersona
+        fields = ["tenant", "name", "user_agent", "headers", "scheme", "port", "timeout_seconds", "max_redirects"]
+        fields += ["max_body_bytes", "concurrency", "rate_limit_per_second", "verify_tls", "address_family"]
+
+
 @admin.register(DnsPersona)
 class DnsPersonaAdmin(TenantAdminEditsAdmin[DnsPersona]):
+    form = DnsPersonaAdminForm
     list_display = [
         "name",
         "tenant",
@@ -180,11 +227,12 @@ class DnsPersonaAdmin(TenantAdminEditsAdmin[DnsPersona]):
 
 @admin.register(HttpPersona)
 class HttpPersonaAdmin(TenantAdminEditsAdmin[HttpPersona]):
+    form = HttpPersonaAdminForm
     list_display = ["name", "tenant", "scheme", "port", "timeout_seconds", "concurrency", "rate_limit_per_second"]
     search_fields = ["name"]
 
 
-class ProxyAdminForm(forms.ModelForm):
+class ProxyAdminForm(CheckedByTheApiForm):
     """The URL (it may carry credentials) is written, never shown: the field renders empty, and left
     empty on a change it keeps the stored URL. `masked_url` shows it without its credentials."""
 
@@ -194,6 +242,8 @@ class ProxyAdminForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False),
         help_text="http://host:port (credentials in the URL if any). Leave empty to keep the current URL.",
     )
+
+    serializer_class = ProxySerializer
 
     class Meta:
         model = Proxy
