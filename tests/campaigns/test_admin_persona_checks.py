@@ -52,20 +52,28 @@ def field_errors(response: Any) -> dict[str, list[str]]:
 @pytest.mark.parametrize("field", sorted(DNS))
 def test_a_dns_persona_number_is_bounded_in_the_admin_as_in_the_api(browser, tenant, field):
     low, high = DNS[field]
-    past = high + 1 if isinstance(high, int) else high + 0.1
-    assert saved(browser.post("/admin/campaigns/dnspersona/add/", dns_form(tenant, **{field: str(high)})))
-    refused = browser.post("/admin/campaigns/dnspersona/add/", dns_form(tenant, name="past", **{field: str(past)}))
-    assert not saved(refused) and field in field_errors(refused)
+    step = 1 if isinstance(high, int) else 0.1
+    for at in (low, high):
+        page = "/admin/campaigns/dnspersona/add/"
+        assert saved(browser.post(page, dns_form(tenant, name=f"at {at}", **{field: str(at)}))), at
+    for past in (round(low - step, 1), high + step):
+        refused = browser.post("/admin/campaigns/dnspersona/add/", dns_form(tenant, name="past", **{field: str(past)}))
+        assert not saved(refused) and field in field_errors(refused), past
     assert not DnsPersona.objects.filter(name="past").exists()
 
 
 @pytest.mark.parametrize("field", sorted(set(HTTP) - {"port"}))
 def test_an_http_persona_number_is_bounded_in_the_admin_as_in_the_api(browser, tenant, field):
     low, high = HTTP[field]
-    past = high + 1 if isinstance(high, int) else high + 0.1
-    assert saved(browser.post("/admin/campaigns/httppersona/add/", http_form(tenant, **{field: str(high)})))
-    refused = browser.post("/admin/campaigns/httppersona/add/", http_form(tenant, name="past", **{field: str(past)}))
-    assert not saved(refused) and field in field_errors(refused)
+    step = 1 if isinstance(high, int) else 0.1
+    for at in (low, high):
+        page = "/admin/campaigns/httppersona/add/"
+        assert saved(browser.post(page, http_form(tenant, name=f"at {at}", **{field: str(at)}))), at
+    for past in (round(low - step, 1), high + step):
+        refused = browser.post(
+            "/admin/campaigns/httppersona/add/", http_form(tenant, name="past", **{field: str(past)})
+        )
+        assert not saved(refused) and field in field_errors(refused), past
     assert not HttpPersona.objects.filter(name="past").exists()
 
 
