@@ -349,5 +349,10 @@ LOGGING = {
     "formatters": {"structured": {"()": "config.structured_logs.formatter", "log_format": RELAY_LOG_FORMAT}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env_str("RELAY_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A worker's start, "ready" and shutdown lines, whatever RELAY_LOG_LEVEL is: an operator sees a
+        # worker come up, and devstack's launchers wait for its "ready." line (chaos runs at WARNING).
+        "celery.apps.worker": {"level": "INFO"},
+    },
 }

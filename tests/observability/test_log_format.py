@@ -72,3 +72,16 @@ def test_an_unknown_format_is_refused_at_start():
     )
     assert done.returncode != 0
     assert "RELAY_LOG_FORMAT must be one of json, kv" in done.stderr
+
+
+def test_a_worker_logging_at_warning_still_says_it_is_ready(db):
+    """Celery logs through Django's LOGGING at RELAY_LOG_LEVEL; its start and "ready." lines stay at INFO
+    so that operators see a worker come up and the launchers (the chaos battery runs at WARNING) can
+    wait for it. start_worker raises if the line never comes."""
+    from devstack.workers import start_worker
+
+    worker = start_worker(concurrency=1, queues="log-format-ready", env={"RELAY_LOG_LEVEL": "WARNING"})
+    try:
+        assert " ready." in worker.log()
+    finally:
+        worker.stop()
