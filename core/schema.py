@@ -87,7 +87,8 @@ class RelayAutoSchema(AutoSchema):
             and schema.get("type") == "string"
         ):
             # Surrounding whitespace is trimmed before the non-blank rule: something else must be there.
-            schema["pattern"] = r"\S"
+            # Python strips \x1c-\x1f and \x85 too, which ECMA's `\s` (schema tools) does not match.
+            schema["pattern"] = r"[^\s\x1c-\x1f\x85]"
         return schema
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
