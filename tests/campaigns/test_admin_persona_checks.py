@@ -49,32 +49,22 @@ def field_errors(response: Any) -> dict[str, list[str]]:
     return {name: list(errors) for name, errors in response.context["adminform"].form.errors.items()}
 
 
-@pytest.mark.parametrize("field", sorted(DNS))
-def test_a_dns_persona_number_is_bounded_in_the_admin_as_in_the_api(browser, tenant, field):
-    low, high = DNS[field]
-    step = 1 if isinstance(high, int) else 0.1
-    for at in (low, high):
-        page = "/admin/campaigns/dnspersona/add/"
-        assert saved(browser.post(page, dns_form(tenant, name=f"at {at}", **{field: str(at)}))), at
-    for past in (round(low - step, 1), high + step):
-        refused = browser.post("/admin/campaigns/dnspersona/add/", dns_form(tenant, name="past", **{field: str(past)}))
-        assert not saved(refused) and field in field_errors(refused), past
-    assert not DnsPersona.objects.filter(name="past").exists()
+PERSONA_NUMBERS = [("dnspersona", DnsPersona, dns_form, DNS, field) for field in sorted(DNS)] + [
+    ("httppersona", HttpPersona, http_form, HTTP, field) for field in sorted(set(HTTP) - {"port"})
+]
 
 
-@pytest.mark.parametrize("field", sorted(set(HTTP) - {"port"}))
-def test_an_http_persona_number_is_bounded_in_the_admin_as_in_the_api(browser, tenant, field):
-    low, high = HTTP[field]
+@pytest.mark.parametrize(("page", "model", "form", "bounds", "field"), PERSONA_NUMBERS)
+def test_a_persona_number_is_bounded_in_the_admin_as_in_the_api(browser, tenant, page, model, form, bounds, field):
+    low, high = bounds[field]
     step = 1 if isinstance(high, int) else 0.1
+    add = f"/admin/campaigns/{page}/add/"
     for at in (low, high):
-        page = "/admin/campaigns/httppersona/add/"
-        assert saved(browser.post(page, http_form(tenant, name=f"at {at}", **{field: str(at)}))), at
+        assert saved(browser.post(add, form(tenant, name=f"at {at}", **{field: str(at)}))), at
     for past in (round(low - step, 1), high + step):
-        refused = browser.post(
-            "/admin/campaigns/httppersona/add/", http_form(tenant, name="past", **{field: str(past)})
-        )
+        refused = browser.post(add, form(tenant, name="past", **{field: str(past)}))
         assert not saved(refused) and field in field_errors(refused), past
-    assert not HttpPersona.objects.filter(name="past").exists()
+    assert not model.objects.filter(name="past").exists()
 
 
 def test_header_injection_is_refused_in_the_admin(browser, tenant):
