@@ -20,6 +20,14 @@ def campaign_list(*, user: User) -> QuerySet[Campaign]:
     return scoped(Campaign.objects.all(), user=user)
 
 
+CAMPAIGN_SUMMARY_FIELDS = ("id", "tenant_id", "name", "mode", "status", "created_at", "updated_at")
+
+
+def campaign_summary_rows(*, user: User) -> QuerySet[Campaign, dict[str, Any]]:
+    """`campaign_list` as the `CAMPAIGN_SUMMARY_FIELDS` a list page shows (`api.presenters`)."""
+    return campaign_list(user=user).values(*CAMPAIGN_SUMMARY_FIELDS)
+
+
 def phase_rows(*, campaign: Campaign) -> dict[str, CampaignPhase]:
     return {row.phase: row for row in CampaignPhase.objects.filter(campaign=campaign).select_related("stage")}
 

@@ -10,7 +10,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from scans import selectors, services
-from scans.api.serializers import ScanRetrySerializer, scan_representation
+from scans.api.presenters import scan_out
+from scans.api.serializers import ScanRetrySerializer
 from scans.models import Scan
 
 from . import live
@@ -35,7 +36,7 @@ def scan_for(request: HttpRequest, scan_id: Any) -> Scan:
 
 
 def scan_context(scan: Scan) -> dict[str, Any]:
-    body = scan_representation(scan)
+    body = scan_out(scan)
     cards = []
     for name, service in body["services"].items():
         result = service["result"] if isinstance(service["result"], dict) else {}

@@ -59,7 +59,12 @@ def fair_keys_reserve(cursor: Any, *, queue: str, priority: int, group_key: str,
 
 def priority_label(stage: Stage | None) -> str | None:
     """What a domain shows of a stage's claim lane: `interactive` or `bulk` (None before a stage exists)."""
-    return None if stage is None else Priority(stage.priority).label
+    return None if stage is None else lane_label(stage.priority)
+
+
+def lane_label(priority: int | None) -> str | None:
+    """`priority_label` from a stage's `priority` column alone (a `values()` row's `stage__priority`)."""
+    return None if priority is None else Priority(priority).label
 
 
 def default_max_running() -> int:

@@ -139,9 +139,14 @@ class ServiceExecution(models.Model):
             raise InvalidTransition("service execution", self.status, target)
 
     def can_retry(self, max_attempts: int) -> bool:
-        return (
-            self.status == ExecutionStatus.FAILED and self.error_retryable is not False and self.attempts < max_attempts
+        return can_retry(
+            status=self.status, error_retryable=self.error_retryable, attempts=self.attempts, max_attempts=max_attempts
         )
+
+
+def can_retry(*, status: str, error_retryable: bool | None, attempts: int, max_attempts: int) -> bool:
+    """Whether a service execution may run again: it failed, not for good, with attempts left."""
+    return status == ExecutionStatus.FAILED and error_retryable is not False and attempts < max_attempts
 
 
 class PageState(models.TextChoices):

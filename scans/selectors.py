@@ -11,6 +11,35 @@ from tenants.selectors import get_scoped, scoped
 
 from .models import ExecutionStatus, Scan, ServiceExecution
 
+# What a list page reads of a scan and of its executions (`api/presenters.py` shapes them).
+SCAN_FIELDS = (
+    "id",
+    "tenant_id",
+    "url",
+    "keywords",
+    "services",
+    "status",
+    "max_attempts",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "stage__priority",
+)
+EXECUTION_FIELDS = (
+    "scan_id",
+    "service",
+    "status",
+    "result",
+    "execution_time_ms",
+    "error_code",
+    "error_message",
+    "error_retryable",
+    "attempts",
+    "round",
+    "started_at",
+    "finished_at",
+)
+
 
 class RetryRejection:
     RETRY_LIMIT_EXCEEDED = "RETRY_LIMIT_EXCEEDED"
@@ -24,6 +53,19 @@ def scan_list(*, user: User, status: str | None = None) -> QuerySet[Scan]:
         Scan.objects.select_related("stage").prefetch_related("executions").order_by("-created_at", "id"), user=user
     )
     return scans.filter(status=status) if status else scans
+
+
+def scan_rows(*, user: User, status: str | None = None) -> QuerySet[Scan, dict[str, Any]]:
+    """`scan_list` as `SCAN_FIELDS` rows (a list page without model instances)."""
+    return scan_list(user=user, status=status).select_related(None).prefetch_related(None).values(*SCAN_FIELDS)
+
+
+def execution_rows(*, scan_ids: list[Any]) -> dict[Any, dict[str, dict[str, Any]]]:
+    """The `EXECUTION_FIELDS` of these scans' executions: scan id → service → row."""
+    rows: dict[Any, dict[str, dict[str, Any]]] = {}
+    for row in ServiceExecution.objects.filter(scan_id__in=scan_ids).order_by().values(*EXECUTION_FIELDS):
+        rows.setdefault(row["scan_id"], {})[row["service"]] = row
+    return rows
 
 
 def scan_get(*, user: User, scan_id: Any) -> Scan:

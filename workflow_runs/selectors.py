@@ -46,6 +46,22 @@ def runs_visible(*, user: User) -> QuerySet[WorkflowRun]:
     return scoped(WorkflowRun.objects.select_related("template", "stage"), user=user)
 
 
+# What `api.presenters.run_summary` reads: a list page loads only these columns of a run and of its
+# template and stage (their configs are JSON the list never shows; loading them cost a third of it).
+RUN_SUMMARY_FIELDS = (
+    *("id", "tenant_id", "mode", "status", "max_retry_count", "processor", "unit_price", "created_at", "finished_at"),
+    *("total_jobs", "completed_jobs", "failed_jobs"),
+    *("credits_monthly", "credits_purchased", "reserved_monthly", "reserved_purchased"),
+    *("template__id", "template__name", "template__archived_at"),
+    *("stage__id", "stage__total", "stage__succeeded", "stage__failed", "stage__errored", "stage__priority"),
+)
+
+
+def run_summaries(*, user: User) -> QuerySet[WorkflowRun]:
+    """`runs_visible` with only the `RUN_SUMMARY_FIELDS` loaded (a list page)."""
+    return runs_visible(user=user).only(*RUN_SUMMARY_FIELDS)
+
+
 def run_get(*, user: User, run_id: UUID | str) -> WorkflowRun:
     return get_scoped(WorkflowRun.objects.select_related("template", "stage"), user=user, pk=run_id)
 

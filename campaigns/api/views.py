@@ -27,6 +27,7 @@ from ..reports import report_csv_stream
 from ..services import campaigns as campaign_services
 from ..services import phases as phase_services
 from ..services.cancel import campaign_cancel
+from .presenters import campaign_summaries
 from .serializers import (
     CampaignCreateSerializer,
     CampaignSerializer,
@@ -66,8 +67,9 @@ class CampaignListApi(APIView):
     @extend_schema(responses={200: CampaignSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.campaign_list(user=user_of(request)), request, view=self)
-        return paginator.get_paginated_response(CampaignSummarySerializer(page, many=True).data)
+        rows = selectors.campaign_summary_rows(user=user_of(request))
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(campaign_summaries(page or []))
 
     @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
     def post(self, request: Request) -> Response:

@@ -6,12 +6,11 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from core import egress
-from orchestration.fairness import priority_label
 
 from .. import checks
 from ..conf import DEFAULT_SERVICES, MAX_ATTEMPTS_LIMIT
 from ..models import Scan
-from ..selectors import executions_by_service, retry_metadata
+from .presenters import scan_out
 
 
 class ServiceNameField(serializers.CharField):
@@ -100,49 +99,8 @@ class RetryAcceptedSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-def scan_representation(scan: Scan) -> dict[str, Any]:
-    services = {}
-    for name, execution in executions_by_service(scan).items():
-        error = None
-        if execution.error_code:
-            error = {
-                "code": execution.error_code,
-                "message": execution.error_message,
-                "retryable": execution.error_retryable,
-            }
-        services[name] = {
-            "status": execution.status,
-            "result": execution.result,
-            "executionTimeMs": execution.execution_time_ms,
-            "error": error,
-            "retry": retry_metadata(scan=scan, execution=execution),
-            "round": execution.round,
-            "startedAt": execution.started_at,
-            "finishedAt": execution.finished_at,
-        }
-    return {
-        "id": str(scan.pk),
-        "tenant": str(scan.tenant_id),
-        "url": scan.url,
-        "keywords": scan.keywords,
-        "status": scan.status,
-        "priority": priority_label(scan.stage),
-        "maxAttempts": scan.max_attempts,
-        "createdAt": scan.created_at,
-        "startedAt": scan.started_at,
-        "finishedAt": scan.finished_at,
-        "services": services,
-        "summary": {
-            "total": len(services),
-            "success": sum(1 for s in services.values() if s["status"] == "success"),
-            "failed": sum(1 for s in services.values() if s["status"] == "failed"),
-            "running": sum(1 for s in services.values() if s["status"] in ("pending", "running")),
-        },
-    }
-
-
 class ScanSerializer(serializers.Serializer):
-    """The shape `scan_representation` produces (for the OpenAPI schema)."""
+    """The shape `presenters.scan_body` produces (for the OpenAPI schema; the views answer the body itself)."""
 
     id = serializers.UUIDField()
     tenant = serializers.UUIDField()
@@ -162,7 +120,7 @@ class ScanSerializer(serializers.Serializer):
     summary = serializers.DictField()
 
     def to_representation(self, instance: Scan) -> dict[str, Any]:
-        return serializers.Serializer.to_representation(self, scan_representation(instance))
+        return serializers.Serializer.to_representation(self, scan_out(instance))
 
 
 class ServiceInfoSerializer(serializers.Serializer):

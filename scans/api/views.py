@@ -20,6 +20,7 @@ from tenants.selectors import acting_tenant
 
 from .. import checks, conf, selectors, services
 from ..models import Scan, ScanStatus
+from .presenters import scan_out, scans_out
 from .serializers import (
     RetryAcceptedSerializer,
     RetryStatusSerializer,
@@ -46,9 +47,8 @@ class ScanListApi(APIView):
             choices = ", ".join(ScanStatus.values)
             raise ApplicationError("Unknown status.", fields={"status": [f"Choose from {choices}."]})
         paginator = self.pagination_class()
-        scans = selectors.scan_list(user=user_of(request), status=wanted)
-        page = paginator.paginate_queryset(scans, request, view=self)
-        return paginator.get_paginated_response(ScanSerializer(page, many=True).data)
+        page = paginator.paginate_queryset(selectors.scan_rows(user=user_of(request), status=wanted), request, self)
+        return paginator.get_paginated_response(scans_out(page or []))
 
     @extend_schema(
         request=ScanCreateSerializer,
@@ -69,7 +69,7 @@ class ScanListApi(APIView):
             keywords=data["keywords"],
             max_attempts=data["max_attempts"],
         )
-        return Response(ScanSerializer(scan).data, status=status.HTTP_201_CREATED)
+        return Response(scan_out(scan), status=status.HTTP_201_CREATED)
 
 
 class ScanDetailApi(APIView):
@@ -77,7 +77,7 @@ class ScanDetailApi(APIView):
 
     @extend_schema(responses={200: ScanSerializer})
     def get(self, request: Request, scan_id: Any) -> Response:
-        return Response(ScanSerializer(selectors.scan_get(user=user_of(request), scan_id=scan_id)).data)
+        return Response(scan_out(selectors.scan_get(user=user_of(request), scan_id=scan_id)))
 
     @extend_schema(responses={204: None, 403: None, 409: None})
     def delete(self, request: Request, scan_id: Any) -> Response:
@@ -138,7 +138,7 @@ class ScanCancelApi(APIView):
     def post(self, request: Request, scan_id: Any) -> Response:
         scan = selectors.scan_get(user=user_of(request), scan_id=scan_id)
         outcome = services.scan_cancel(scan=scan, actor=user_of(request))
-        body = ScanSerializer(selectors.scan_get(user=user_of(request), scan_id=scan_id)).data
+        body = scan_out(selectors.scan_get(user=user_of(request), scan_id=scan_id))
         return Response(body, status=status.HTTP_200_OK if outcome.already else status.HTTP_202_ACCEPTED)
 
 

@@ -13,7 +13,7 @@ from tenants.permissions import IsTenantAdmin, IsTenantUser
 from tenants.selectors import acting_tenant
 
 from ..models import Template
-from ..selectors import run_files, run_get, runs_visible
+from ..selectors import run_files, run_get, run_summaries
 from ..services.cancel import workflow_run_cancel
 from ..services.retry import workflow_run_retry_failed
 from ..services.runs import workflow_run_start
@@ -37,7 +37,7 @@ class RunListApi(APIView):
     @extend_schema(responses={200: RunSummarySerializer(many=True)})
     def get(self, request: Request) -> Response:
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(runs_visible(user=user_of(request)), request, view=self)
+        page = paginator.paginate_queryset(run_summaries(user=user_of(request)), request, view=self)
         return paginator.get_paginated_response([run_summary(run) for run in page or []])
 
     @extend_schema(
