@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -48,7 +49,7 @@ def varied_scans(tenant, actor) -> list[Scan]:
     return made
 
 
-def rendered(data) -> object:
+def rendered(data) -> Any:
     return json.loads(JSONRenderer().render(data))
 
 

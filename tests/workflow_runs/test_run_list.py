@@ -29,7 +29,7 @@ def varied_runs(tenant) -> list[WorkflowRun]:
     ]
     running = run_in_state(tenant=tenant, template=template, files=[(FileStatus.PENDING, 0)] * 3)
     WorkflowRun.objects.filter(pk=running.pk).update(status=RunStatus.RUNNING, finished_at=None, credits_monthly=3)
-    Stage.objects.filter(pk=running.stage_id).update(succeeded=1, failed=1, errored=0)  # live counters
+    Stage.objects.filter(workflow_run=running).update(succeeded=1, failed=1, errored=0)  # live counters
     Template.objects.filter(pk=template.pk).update(archived_at=timezone.now())
     return [*runs, running]
 
