@@ -121,15 +121,24 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
+_signals_received: list[int] = []
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    _signals_received.append(signum)
     raise KeyboardInterrupt
 
 
-def cmd_run(_: argparse.Namespace) -> int:
-    # Ctrl-C (SIGINT) and a process manager's SIGTERM both stop everything, even where SIGINT was
-    # inherited as ignored (a shell's background job).
+def stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and a process manager's or CI's SIGTERM both unwind the command, so its `finally`
+    blocks stop what it started (PostgreSQL, Redis, workers, a chaos stack), even where SIGINT was
+    inherited as ignored (a shell's background job). Python's default SIGTERM ends the process at
+    once and left all of them running."""
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def cmd_run(_: argparse.Namespace) -> int:
     began = time.monotonic()
     with services(DATA, durable=True) as service_env, loopback_servers() as loopback_env:
         env = {**os.environ, **service_env, **loopback_env, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "1")}
@@ -270,7 +279,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         say("No Chromium found: the console's browser tests will fail. Install it: apt-get install -y chromium")
     with private_services() as env:
         say("$ pytest " + " ".join(args.pytest_args))
-        return subprocess.run([sys.executable, "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env).returncode
+        return run_child([sys.executable, "-m", "pytest", *args.pytest_args], env=env)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -283,7 +292,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
         # As a module from the project root: the root comes first on sys.path, so `bench/scans.py` cannot
         # shadow the `scans` app; bench/ goes last so the scripts can `import common`.
         env["PYTHONPATH"] = str(ROOT / "bench")
-        return subprocess.run([sys.executable, "-m", f"bench.{args.name}"], cwd=ROOT, env=env).returncode
+        return run_child([sys.executable, "-m", f"bench.{args.name}"], env=env)
+
+
+def run_child(command: list[str], *, env: dict[str, str], grace: float = 60.0) -> int:
+    """Run pytest or a benchmark to its end. Interrupted (`stop_on_signals`), it gets a SIGINT, which
+    pytest and the benchmarks unwind (their workers and servers stop), `grace` seconds to finish, then
+    SIGKILL; only then do the caller's PostgreSQL and Redis stop under it."""
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        if signal.SIGTERM in _signals_received:  # a terminal's Ctrl-C reached the child already
+            child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
@@ -317,8 +344,12 @@ def main() -> int:
         args.duration = 900.0 if args.profile == "full" else 30.0
     if args.command == "test":
         args.pytest_args = [*unknown, *args.pytest_args]
+    stop_on_signals()
     return int(args.func(args))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(128 + (_signals_received[-1] if _signals_received else signal.SIGINT))
