@@ -200,6 +200,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON bounded in size and depth before it is parsed; multipart for uploads. No form-encoded bodies:
     # DRF's FormParser reads the whole body into memory whatever its size.
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.RelayAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedPagination",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core.renderers import StoredJSON
 from orchestration.fairness import lane_label
 
 from ..models import ExecutionStatus, Scan, ServiceExecution, can_retry
@@ -86,9 +87,14 @@ def scan_out(scan: Scan) -> dict[str, Any]:
 
 
 def scans_out(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A page of `selectors.scan_rows`, with one more query for all of their executions."""
+    """A page of `selectors.scan_rows`, with one more query for all of their executions (whose results
+    are answered as stored: the API's renderer writes a `StoredJSON` without decoding it)."""
     rows = list(rows)
     executions = execution_rows(scan_ids=[row["id"] for row in rows])
+    for by_service in executions.values():
+        for execution in by_service.values():
+            if execution["result"] is not None:
+                execution["result"] = StoredJSON(execution["result"])
     return [scan_body(row, executions.get(row["id"], {})) for row in rows]
 
 
