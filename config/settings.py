@@ -192,6 +192,10 @@ RELAY_EGRESS_DNS_PORTS = env_str("RELAY_EGRESS_DNS_PORTS", "53")
 RELAY_RATE_LIMIT_FALLBACK_PROCESSES = env_int("RELAY_RATE_LIMIT_FALLBACK_PROCESSES", 4)
 
 # --- REST API -------------------------------------------------------------------------------------
+# Who may read the engine's JSON API (`/api/metrics`): DRF permission classes by dotted path, so
+# that orchestration/ imports no domain app.
+RELAY_ENGINE_API_PERMISSIONS = ["tenants.permissions.IsPlatformAdmin"]
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenants.auth.TokenAuthentication",

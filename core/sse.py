@@ -16,11 +16,9 @@ from redis.exceptions import RedisError
 
 from orchestration import stream_slots
 from orchestration.events import sse_response
-from tenants.auth import request_user
-from tenants.models import User
-from tenants.selectors import scoped
 
 from .api import error_body
+from .tenancy import Caller, request_caller, scoped
 
 # A slot frees when any of the caller's streams closes, which nobody can foresee: try again soon.
 RETRY_AFTER_SECONDS = 10
@@ -33,7 +31,7 @@ def _error(status: int, code: str, message: str, *, retry_after: int | None = No
     return response
 
 
-def stream_caps(user: User) -> list[tuple[str, int]]:
+def stream_caps(user: Caller) -> list[tuple[str, int]]:
     """The caps a stream of `user` counts against: theirs, and their tenant's."""
     caps = [(f"sse:user:{user.pk}", int(settings.RELAY_SSE_MAX_PER_USER))]
     if user.tenant_id:
@@ -41,14 +39,14 @@ def stream_caps(user: User) -> list[tuple[str, int]]:
     return caps
 
 
-def _caller_and_object(request: HttpRequest, queryset: QuerySet[Any], pk: Any) -> tuple[User | None, Model | None]:
+def _caller_and_object(request: HttpRequest, queryset: QuerySet[Any], pk: Any) -> tuple[Caller | None, Model | None]:
     """Runs on an executor thread and gives its database connection back before the stream starts:
     an open stream holds no connection of the pool (its reads borrow one each time)."""
     try:
-        user = request_user(request)
+        user = request_caller(request)
         if user is None or not (user.tenant_id or user.is_platform_admin):
             return user, None
-        return user, scoped(queryset.filter(pk=pk), user=user).first()
+        return user, scoped(queryset.filter(pk=pk), caller=user).first()
     finally:
         connection.close()
 

@@ -195,17 +195,32 @@ def loopback_servers() -> Iterator[dict[str, str]]:
 
     dns = start_dns_server(args=["--nxdomain-every", "5"])
     try:
-        http = start_http_server()
+        # A resolver that answers every query SERVFAIL: point a DNS persona at it to make DNS validation fail.
+        broken_dns = start_dns_server(args=["--servfail"])
         try:
-            say(f"loopback DNS on 127.0.0.1:{dns.port} (UDP), loopback HTTP on 127.0.0.1:{http.port}")
-            yield {
-                "RELAY_DEMO_DNS": f"127.0.0.1:{dns.port}",
-                "RELAY_DEMO_HTTP_PORT": str(http.port),
-                # The demo's personas may reach these two servers, and nothing else on this machine.
-                "RELAY_EGRESS_ALLOW": f"127.0.0.1/32:{dns.port},127.0.0.1/32:{http.port}",
-            }
+            http = start_http_server()
+            try:
+                say(
+                    f"loopback DNS on 127.0.0.1:{dns.port} (UDP), a broken one (SERVFAIL) on "
+                    f"127.0.0.1:{broken_dns.port}, loopback HTTP on 127.0.0.1:{http.port}"
+                )
+                env = {
+                    "RELAY_DEMO_DNS": f"127.0.0.1:{dns.port}",
+                    "RELAY_DEMO_DNS_BROKEN": f"127.0.0.1:{broken_dns.port}",
+                    "RELAY_DEMO_HTTP_PORT": str(http.port),
+                    # The demo's personas and webhooks may reach these servers, and nothing else here.
+                    "RELAY_EGRESS_ALLOW": ",".join(
+                        f"127.0.0.1/32:{port}" for port in (dns.port, broken_dns.port, http.port)
+                    ),
+                }
+                # The scans' backlink provider: the loopback one (503 once per URL), unless one is set.
+                if not os.environ.get("RELAY_SCANS_BACKLINKS_URL"):
+                    env["RELAY_SCANS_BACKLINKS_URL"] = f"http://127.0.0.1:{http.port}/provider/backlinks"
+                yield env
+            finally:
+                http.stop()
         finally:
-            http.stop()
+            broken_dns.stop()
     finally:
         dns.stop()
 

@@ -26,6 +26,10 @@ from tenants.services import user_create
 DEMO_CAMPAIGN = "Demo campaign (loopback)"
 DNS_PERSONA = "Loopback DNS (demo)"
 HTTP_PERSONA = "Loopback HTTP (demo)"
+# With a loopback DNS server that answers SERVFAIL (`RELAY_DEMO_DNS_BROKEN`), a second campaign whose DNS
+# persona points at it: its DNS validation fails, for the walkthrough that fixes the persona and retries.
+FAILING_CAMPAIGN = "Demo campaign (DNS failure)"
+BROKEN_DNS_PERSONA = "Broken DNS (demo)"
 
 
 def seed_demo(stdout: TextIO) -> None:
@@ -50,10 +54,17 @@ def seed_demo(stdout: TextIO) -> None:
                 user.save(update_fields=["password"])
             progress(f"users {done}/{len(accounts)} ({username} {'created' if user is None else 'updated'})")
         demo_campaign = _campaign_demo(tenant, progress)
+        failing_campaign = _campaign_dns_failure(tenant, progress) if demo_campaign is not None else None
     if demo_campaign is not None:
         stdout.write(
             f"Demo campaign '{demo_campaign.name}' ({demo_campaign.id}), all four phases configured against the "
             f"loopback servers: POST /api/campaigns/{demo_campaign.id}/phases/domain_generation/start\n"
+        )
+    if failing_campaign is not None:
+        broken = DnsPersona.objects.get(tenant=tenant, name=BROKEN_DNS_PERSONA)
+        stdout.write(
+            f"Demo campaign '{failing_campaign.name}' ({failing_campaign.id}): its DNS persona '{broken.name}' "
+            f"({broken.id}) asks a server that answers SERVFAIL, so DNS validation fails until the persona is fixed\n"
         )
     stdout.write(
         f"Demo tenant '{tenant.name}' ({tenant.id}).\n"
@@ -78,7 +89,31 @@ def _campaign_demo(tenant: Tenant, progress: Callable[[str], None]) -> Campaign 
     if campaign is not None:
         progress(f"campaign '{campaign.name}' kept")
         return campaign
-    campaign = campaign_create(tenant=tenant, name=DEMO_CAMPAIGN, mode="full_sequence")
+    return _campaign_configured(tenant, DEMO_CAMPAIGN, dns=dns, http=http, progress=progress)
+
+
+def _campaign_dns_failure(tenant: Tenant, progress: Callable[[str], None]) -> Campaign | None:
+    broken_address = os.environ.get("RELAY_DEMO_DNS_BROKEN")
+    if not broken_address:
+        return None
+    # Seeding again points the persona back at the broken server, so the walkthrough can be repeated
+    # on a new campaign (delete the old one, or rename it, and run `make run` again).
+    broken, _ = DnsPersona.objects.update_or_create(
+        tenant=tenant, name=BROKEN_DNS_PERSONA, defaults={"nameservers": [broken_address], "query_types": ["A"]}
+    )
+    http = HttpPersona.objects.get(tenant=tenant, name=HTTP_PERSONA)
+    progress(f"persona '{broken.name}' (DNS {broken_address}, answers SERVFAIL)")
+    campaign = Campaign.objects.filter(tenant=tenant, name=FAILING_CAMPAIGN).first()
+    if campaign is not None:
+        progress(f"campaign '{campaign.name}' kept")
+        return campaign
+    return _campaign_configured(tenant, FAILING_CAMPAIGN, dns=broken, http=http, progress=progress)
+
+
+def _campaign_configured(
+    tenant: Tenant, name: str, *, dns: DnsPersona, http: HttpPersona, progress: Callable[[str], None]
+) -> Campaign:
+    campaign = campaign_create(tenant=tenant, name=name, mode="full_sequence")
     configs = {
         "domain_generation": {
             "pattern_type": "prefix",

@@ -85,7 +85,8 @@ def _histogram_families(histograms: dict[str, dict[str, Any]]) -> Iterator[Metri
 def _job_gauge_families(counts: job_gauges.JobCounts) -> list[Metric]:
     per_queue = GaugeMetricFamily(
         "relay_queue_jobs",
-        "Live jobs per queue: queued and due, queued and delayed (a retry's backoff), running.",
+        "Live jobs per queue: queued and due, queued and delayed (a retry's backoff), running; and the "
+        "quarantined ones (set aside by an operator; their round waits for them).",
         labels=["queue", "state"],
     )
     for queue, statuses in sorted(counts.per_queue.items()):

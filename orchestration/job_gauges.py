@@ -1,10 +1,11 @@
 """Gauges of the queue as PostgreSQL has it, computed when `/metrics` is scraped.
 
-One bounded query over live jobs (queued or running), grouped by queue, group (tenant) and status,
-with a statement timeout; its answer is kept for `CACHE_SECONDS` in each process, so however often
-(and from however many scrapers) `/metrics` is read, one web process asks PostgreSQL at most once per
-`CACHE_SECONDS`. Past `SCAN_LIMIT` live jobs the counts stop growing and `relay_job_gauges_capped`
-is 1.
+One bounded query over live jobs (queued or running) and the quarantined ones (set aside by an
+operator: never claimed, but their round waits for them, so an operator must see them), grouped by
+queue, group (tenant) and status, with a statement timeout; its answer is kept for `CACHE_SECONDS` in
+each process, so however often (and from however many scrapers) `/metrics` is read, one web process
+asks PostgreSQL at most once per `CACHE_SECONDS`. Past `SCAN_LIMIT` jobs the counts stop growing and
+`relay_job_gauges_capped` is 1.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ logger = logging.getLogger(__name__)
 CACHE_SECONDS = 2.0
 SCAN_LIMIT = 200_000
 STATEMENT_TIMEOUT_MS = 2000
-STATUSES = ("due", "delayed", "running")
+STATUSES = ("due", "delayed", "running", "quarantined")
 
 _QUERY = """
 SELECT queue, group_key,
-       CASE WHEN state = 'running' THEN 'running' WHEN available_at <= now() THEN 'due' ELSE 'delayed' END,
+       CASE WHEN state IN ('running', 'quarantined') THEN state
+            WHEN available_at <= now() THEN 'due' ELSE 'delayed' END,
        count(*),
        extract(epoch FROM now() - min(available_at) FILTER (WHERE state = 'queued' AND available_at <= now()))
 FROM (
     SELECT queue, group_key, state, available_at FROM orchestration_job
-    WHERE state IN ('queued', 'running') LIMIT %s
+    WHERE state IN ('queued', 'running', 'quarantined') LIMIT %s
 ) AS live
 GROUP BY 1, 2, 3
 """
@@ -40,7 +42,8 @@ GROUP BY 1, 2, 3
 
 @dataclass
 class JobCounts:
-    """Live jobs per queue and per (queue, group), by status; the oldest due job's age per queue."""
+    """Live and quarantined jobs per queue and per (queue, group), by status; the oldest due job's age
+    per queue."""
 
     per_queue: dict[str, dict[str, int]] = field(default_factory=dict)
     per_group: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)

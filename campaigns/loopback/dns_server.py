@@ -1,10 +1,12 @@
 """A small authoritative DNS server for loopback (UDP, dnspython).
 
-Every name under the configured zone answers an A record (127.0.0.1 by default) unless the rule in
-`is_nxdomain` says it does not exist; names outside the zone are NXDOMAIN. `drop_every` silently drops
-some queries so clients see timeouts. Names whose first label starts with `dual-` also answer AAAA
-(`::1` by default, where the loopback HTTP server does not listen: a client must fall back to the
-A address). Run: `python -m campaigns.loopback.dns_server --port 5353`.
+Every name under the configured zone
+answers an A record (127.0.0.1 by default) unless the rule in `is_nxdomain` says it does not exist;
+names outside the zone are NXDOMAIN. `drop_every` silently drops some queries so clients see timeouts;
+`servfail` answers every query SERVFAIL (a broken upstream resolver: `make run` starts one so that a
+campaign's DNS validation can be made to fail). Names whose first label starts with `dual-` also answer
+AAAA (`::1` by default, where the loopback HTTP server does not listen: a client must fall back to the A
+address). Run: `python -m campaigns.loopback.dns_server --port 5353`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class ZoneRules:
     # 0: resolvers must not cache (c-ares does by default), so every test and benchmark lookup reaches us.
     ttl: int = 0
     delay_seconds: float = 0.0  # answer this late (a slow resolver)
+    servfail: bool = False  # every query answered SERVFAIL (rcode 2)
 
 
 def name_hash(name: str) -> int:
@@ -81,6 +84,8 @@ def _fast_response(wire: bytes, rules: ZoneRules) -> bytes | None:
     qtype = int.from_bytes(wire[pos + 1 : pos + 3], "big")
     flags = 0x8400 | (int.from_bytes(wire[2:4], "big") & 0x0100)  # QR, AA, copy RD
     question = wire[12:end]
+    if rules.servfail:
+        return wire[:2] + (flags | 2).to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
     if is_nxdomain(name, rules):
         return wire[:2] + (flags | 3).to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
     if qtype == 28 and is_dual_stack(name):
@@ -113,7 +118,9 @@ def build_response(wire: bytes, rules: ZoneRules) -> bytes | None:
         return None
     response = dns.message.make_response(query)
     response.flags |= dns.flags.AA
-    if is_nxdomain(name, rules):
+    if rules.servfail:
+        response.set_rcode(dns.rcode.SERVFAIL)
+    elif is_nxdomain(name, rules):
         response.set_rcode(dns.rcode.NXDOMAIN)
     elif question.rdtype == dns.rdatatype.A:
         response.answer.append(
@@ -167,6 +174,7 @@ def main() -> None:
     parser.add_argument("--drop-every", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--ttl", type=int, default=0, help="TTL of the answers (0: not cacheable)")
+    parser.add_argument("--servfail", action="store_true", help="answer every query SERVFAIL (a broken resolver)")
     args = parser.parse_args()
     rules = ZoneRules(
         zone=args.zone.lower().rstrip("."),
@@ -175,6 +183,7 @@ def main() -> None:
         drop_every=args.drop_every,
         ttl=args.ttl,
         delay_seconds=args.delay,
+        servfail=args.servfail,
     )
 
     async def run() -> None:

@@ -14,6 +14,13 @@ With `--tls-port` it also listens for HTTPS there, with a self-signed certificat
 `*.test`), and routes by SNI as a CDN does: the page is the TLS server name's, and a client that sends
 no server name gets the `Default TLS site`. Run: `python -m campaigns.loopback.http_server --port 8080`.
 
+Two switches make the failures that `make run`'s walkthroughs retry (README "Try it"), on any host:
+
+- `/flaky/<n>/<tag>` (any method): the first `n` requests to that exact path answer 503, the later ones
+  200 with a small JSON body: a webhook that is down for a while (a new `<tag>` starts a new count);
+- `POST /provider/backlinks` (a JSON body with the scanned `url`): a backlink provider that answers 503
+  the first time it is asked about a URL and the backlinks of `BACKLINKS` after that.
+
 It is a bare asyncio protocol (on uvloop when installed), one request per connection, because it shares
 the machine with the workers it serves: a benchmark should spend its CPU in Relay, not in the test
 double. An aiohttp application cost about five times as much CPU per request as this does.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import ssl
 import tempfile
@@ -37,6 +45,11 @@ LINGER_SECONDS = 5.0
 SPECIAL = ("big-", "chunked-", "gzip-", "deflate-", "latin1-")
 BIG_PAGE_BYTES = 1 << 20
 DEFAULT_TLS_TITLE = "Default TLS site"
+MAX_BODY_BYTES = 65_536  # a request body up to this is read before the answer (the switches read it)
+PROVIDER_PATH = "/provider/backlinks"
+BACKLINKS = [{"source": "http://news.test/relay-review", "anchor": "Relay"}, {"source": "http://blog.test/pipelines"}]
+# Requests seen per switch key, for this server process's life (the switches count them).
+_seen: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -103,13 +116,14 @@ def response_bytes(
     charset: str = "utf-8",
     encoding: str = "",
     chunks: int = 0,
+    content_type: str = "text/html",
 ) -> bytes:
     """The whole response; `encoding` a Content-Encoding the body is already in, `chunks` > 0 sends the
     body in that many chunks (`Transfer-Encoding: chunked`) instead of with a Content-Length."""
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Connection: close"]
     lines.insert(1, "Transfer-Encoding: chunked" if chunks else f"Content-Length: {len(body)}")
     if body:
-        lines.append(f"Content-Type: text/html; charset={charset}")
+        lines.append(f"Content-Type: {content_type}; charset={charset}")
     if encoding:
         lines.append(f"Content-Encoding: {encoding}")
     if location:
@@ -130,9 +144,41 @@ def _compressed(body: bytes, encoding: str) -> bytes:
     return compressor.compress(body) + compressor.flush()
 
 
-def answer(request_head: bytes, *, tls_name: str | None = None, tls: bool = False) -> bytes:
-    """The whole response to one request head (request line and headers, without the blank line).
-    Over TLS the page is the one of `tls_name` (the SNI), whatever the Host header says."""
+def _json(status: int, data: object) -> bytes:
+    return response_bytes(status, body=json.dumps(data).encode(), content_type="application/json")
+
+
+def _count(key: str) -> int:
+    _seen[key] = _seen.get(key, 0) + 1
+    return _seen[key]
+
+
+def _flaky(path: str) -> bytes:
+    """`/flaky/<n>/<tag>`: 503 for the first n requests to this path, then 200."""
+    parts = path.split("/")
+    if len(parts) < 4 or not parts[2].isdigit():
+        return response_bytes(404, body=b"use /flaky/<n>/<tag>")
+    seen, failing = _count(path), int(parts[2])
+    if seen <= failing:
+        return _json(503, {"error": "unavailable", "request": seen, "failing": failing})
+    return _json(200, {"ok": True, "request": seen})
+
+
+def _provider(body: bytes) -> bytes:
+    """The demo backlink provider: 503 the first time it is asked about a URL, its backlinks after."""
+    try:
+        url = json.loads(body)["url"]
+    except (ValueError, TypeError, KeyError):
+        return _json(400, {"error": 'a JSON body with "url" is required'})
+    if _count(f"provider:{url}") == 1:
+        return _json(503, {"error": "the provider is busy, try again"})
+    return _json(200, {"backlinks": BACKLINKS, "total": len(BACKLINKS)})
+
+
+def answer(request_head: bytes, *, tls_name: str | None = None, tls: bool = False, body: bytes = b"") -> bytes:
+    """The whole response to one request head (request line and headers, without the blank line) and
+    its body when it was read. Over TLS the page is the one of `tls_name` (the SNI), whatever the Host
+    header says."""
     try:
         request_line, *header_lines = request_head.decode("latin-1").split("\r\n")
         method, target, _version = request_line.split(" ")
@@ -142,6 +188,11 @@ def answer(request_head: bytes, *, tls_name: str | None = None, tls: bool = Fals
     host = headers.get("host", "")
     if not host:
         return response_bytes(400, body=b"missing Host header")
+    path = target.split("?", 1)[0]
+    if path.startswith("/flaky/"):
+        return _flaky(path)
+    if path == PROVIDER_PATH and method == "POST":
+        return _provider(body)
     if method not in ("GET", "HEAD"):
         return response_bytes(405)
     head_only = method == "HEAD"
@@ -180,8 +231,8 @@ class _Connection(asyncio.Protocol):
         if self.tls:  # the handshake is over: the SNI callback has named the connection
             self.tls_name = getattr(transport.get_extra_info("ssl_object"), "sni_name", None)
 
-    def answer(self, head: bytes) -> bytes:
-        return answer(head, tls_name=self.tls_name, tls=self.tls)
+    def answer(self, head: bytes, body: bytes = b"") -> bytes:
+        return answer(head, tls_name=self.tls_name, tls=self.tls, body=body)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -189,8 +240,11 @@ class _Connection(asyncio.Protocol):
             return  # the rest of a request we refused: read and dropped until the client closes
         self.buffer += data
         head, separator, rest = self.buffer.partition(b"\r\n\r\n")
-        if separator and not rest:
-            self.transport.write(self.answer(head))
+        length, chunked = _body_framing(head) if separator else (0, False)
+        if separator and not chunked and length <= MAX_BODY_BYTES:
+            if len(rest) < length:
+                return  # a small body is on its way: answer once it is all here
+            self.transport.write(self.answer(head, rest[:length]))
             self.transport.close()  # one request per connection (every response says Connection: close)
         elif separator or len(self.buffer) > MAX_HEAD_BYTES:
             # A body or an endless head: answer, then keep reading until the client closes (closing with
@@ -199,6 +253,19 @@ class _Connection(asyncio.Protocol):
             self.transport.write(self.answer(head) if separator else response_bytes(431))
             self.transport.write_eof()
             asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+
+
+def _body_framing(head: bytes) -> tuple[int, bool]:
+    """The request's Content-Length (0 when absent or unreadable) and whether its body is chunked."""
+    length, chunked = 0, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value.strip()) if value.strip().isdigit() else MAX_BODY_BYTES + 1
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 def tls_context() -> ssl.SSLContext:

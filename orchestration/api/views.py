@@ -1,12 +1,12 @@
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from tenants.permissions import IsPlatformAdmin
 
 from .. import exposition, job_gauges, metrics
 from ..health import health_report
@@ -25,9 +25,13 @@ class HealthApi(APIView):
 
 
 class MetricsApi(APIView):
-    """The cluster's counters, histograms and live-job gauges as JSON (platform admins)."""
+    """The cluster's counters, histograms and live-job gauges as JSON (RELAY_ENGINE_API_PERMISSIONS:
+    platform admins)."""
 
-    permission_classes = [IsPlatformAdmin]
+    def get_permissions(self) -> list[BasePermission]:
+        # The engine knows no users or roles; who may read it is the project's choice, named by dotted
+        # path like DRF's own DEFAULT_PERMISSION_CLASSES (read per request, so tests may override it).
+        return [import_string(path)() for path in settings.RELAY_ENGINE_API_PERMISSIONS]
 
     @extend_schema(
         responses={

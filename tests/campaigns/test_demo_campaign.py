@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from campaigns.loopback.dns_server import ZoneRules, is_nxdomain
 from campaigns.models import Campaign, DnsPersona, GeneratedDomain, HttpPersona, HttpResult
-from devstack.demo import DEMO_CAMPAIGN, seed_demo
+from devstack.demo import BROKEN_DNS_PERSONA, DEMO_CAMPAIGN, FAILING_CAMPAIGN, seed_demo
 
 from .factories import wait_status
 
@@ -51,6 +51,21 @@ def test_seeding_prints_its_progress_step_by_step_with_counts(monkeypatch):
         f"  demo: campaign '{DEMO_CAMPAIGN}': phase configs 3/4 (http_keyword_validation)",
         f"  demo: campaign '{DEMO_CAMPAIGN}': phase configs 4/4 (analysis)",
     ], out.getvalue()
+
+
+def test_with_a_broken_resolver_a_second_campaign_asks_it_and_reseeding_points_it_back(monkeypatch):
+    monkeypatch.setenv("RELAY_DEMO_DNS_BROKEN", "127.0.0.1:5399")
+    seed(monkeypatch, 5301, 8101)
+    failing = Campaign.objects.get(name=FAILING_CAMPAIGN)
+    broken = DnsPersona.objects.get(name=BROKEN_DNS_PERSONA)
+    assert failing.mode == "full_sequence"
+    assert failing.phase_configs.get(phase="dns_validation").config["personaIds"] == [str(broken.pk)]
+    assert broken.nameservers == ["127.0.0.1:5399"]
+
+    DnsPersona.objects.filter(pk=broken.pk).update(nameservers=["127.0.0.1:5301"])  # the walkthrough's fix
+    seed(monkeypatch, 5301, 8101)
+    assert Campaign.objects.filter(name=FAILING_CAMPAIGN).count() == 1
+    assert DnsPersona.objects.get(pk=broken.pk).nameservers == ["127.0.0.1:5399"]
 
 
 def test_without_the_loopback_servers_no_campaign_is_seeded(monkeypatch):

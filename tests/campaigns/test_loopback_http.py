@@ -1,10 +1,11 @@
 """The loopback HTTP server speaks enough HTTP/1.1 for the phase and the benchmark, and refuses the rest."""
 
+import json
 import socket
 
 import pytest
 
-from campaigns.loopback.http_server import page_for
+from campaigns.loopback.http_server import BACKLINKS, page_for
 from campaigns.phases.http_keyword_validation import FetchSettings, fetch_batch
 
 
@@ -61,3 +62,27 @@ def test_the_phase_fetcher_reads_what_page_for_says_each_host_serves(http_server
         page = page_for(name, "/landing" if page_for(name).location else "/")
         assert (fetch.status, fetch.status_code, fetch.title) == ("ok", page.status, page.title)
         assert fetch.keyword_hits == ({"pricing": 1} if "pricing" in page.body else {})
+
+
+def post(port: int, path: str, body: bytes, *pieces: bytes) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    return exchange(port, head, *(pieces or (body,)))
+
+
+def test_a_flaky_path_answers_503_for_its_first_n_requests_then_200(http_server):
+    statuses = [exchange(http_server.port, b"GET /flaky/2/t1 HTTP/1.1\r\nHost: a.test\r\n\r\n")[9:12] for _ in range(3)]
+    assert statuses == [b"503", b"503", b"200"]
+    assert post(http_server.port, "/flaky/2/t2", b"a file")[9:12] == b"503", "another tag counts on its own"
+    assert exchange(http_server.port, b"GET /flaky/x HTTP/1.1\r\nHost: a.test\r\n\r\n")[9:12] == b"404"
+
+
+def test_the_backlink_provider_fails_once_per_url_and_reads_a_body_sent_in_pieces(http_server):
+    body = json.dumps({"url": "http://127.0.0.1/one", "keywords": []}).encode()
+    first = post(http_server.port, "/provider/backlinks", body, body[:10], body[10:])
+    assert first.startswith(b"HTTP/1.1 503")
+    answer = post(http_server.port, "/provider/backlinks", body)
+    assert answer.startswith(b"HTTP/1.1 200") and b"Content-Type: application/json" in answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"backlinks": BACKLINKS, "total": len(BACKLINKS)}
+    other = json.dumps({"url": "http://127.0.0.1/two"}).encode()
+    assert post(http_server.port, "/provider/backlinks", other).startswith(b"HTTP/1.1 503")
+    assert post(http_server.port, "/provider/backlinks", b"not json").startswith(b"HTTP/1.1 400")

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 from rest_framework.test import APIClient
 
-from orchestration import diagnostics, dispatch, job_gauges, metrics, recovery, runner, stages
+from orchestration import diagnostics, dispatch, job_actions, job_gauges, metrics, recovery, runner, stages
 from orchestration.metric_catalog import COUNTERS, HISTOGRAMS
 from orchestration.models import Job, JobState
 
@@ -163,7 +163,38 @@ def test_job_gauges_count_queued_and_running_jobs_per_queue_and_tenant(platform_
     assert samples["relay_metrics_source_up"][labels(source="postgresql")] == 1
 
     body = client_for(platform_admin).get("/api/metrics").json()
-    assert body["jobs"]["perQueue"][PRIVATE_QUEUE] == {"due": 3, "delayed": 1, "running": 1}
+    assert body["jobs"]["perQueue"][PRIVATE_QUEUE] == {"due": 3, "delayed": 1, "running": 1, "quarantined": 0}
+
+
+def test_job_gauges_count_quarantined_jobs_apart_from_due_ones(platform_admin):
+    """A quarantined job is never claimed, yet its round waits for it: the gauges show it, as its own
+    state, and no longer as due (the oldest-due age ignores it too)."""
+    jobs = tenant_stage("tenant:q", 3)
+    Job.objects.filter(pk=jobs[0].pk).update(available_at=timezone.now() - timedelta(hours=1))
+    job_actions.job_quarantine(job_id=jobs[0].pk, actor="test")
+    job_actions.job_quarantine(job_id=jobs[1].pk, actor="test")
+    job_gauges.cache.clear()
+
+    samples = scrape()
+    queue = samples["relay_queue_jobs"]
+    assert queue[labels(queue=PRIVATE_QUEUE, state="quarantined")] == 2
+    assert queue[labels(queue=PRIVATE_QUEUE, state="due")] == 1
+    group = samples["relay_group_jobs"]
+    assert group[labels(group_key="tenant:q", queue=PRIVATE_QUEUE, state="quarantined")] == 2
+    assert group[labels(group_key="tenant:q", queue=PRIVATE_QUEUE, state="due")] == 1
+    assert samples["relay_queue_oldest_due_age_seconds"][labels(queue=PRIVATE_QUEUE)] < 600, (
+        "the hour-old one is set aside"
+    )
+
+    body = client_for(platform_admin).get("/api/metrics").json()
+    assert body["jobs"]["perQueue"][PRIVATE_QUEUE] == {"due": 1, "delayed": 0, "running": 0, "quarantined": 2}
+    assert {"queue": PRIVATE_QUEUE, "groupKey": "tenant:q", "due": 1, "delayed": 0, "running": 0, "quarantined": 2} in (
+        body["jobs"]["perGroup"]
+    )
+
+    job_actions.job_requeue(job_id=jobs[1].pk, actor="test")
+    job_gauges.cache.clear()
+    assert scrape()["relay_queue_jobs"][labels(queue=PRIVATE_QUEUE, state="quarantined")] == 1
 
 
 def test_job_gauges_ask_postgresql_at_most_once_per_cache_period(db, monkeypatch):
