@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from campaigns.models import Campaign, DnsPersona
 from campaigns.services.campaigns import campaign_create, campaign_set_mode
+from campaigns.services.cancel import campaign_cancel
 from devstack.accounts import TEST_PASSWORD
 from devstack.web import start_web
 from workflow_runs.models import FileStatus, RunFile, RunStatus, WorkflowRun
@@ -239,6 +240,63 @@ def test_a_ten_thousand_file_run_page_loads_quickly(tenant, tenant_admin, page, 
     print(f"console.run_page_10000_files load_seconds={elapsed:.3f} refresh_seconds={refresh:.3f}")
     assert elapsed < 2.0, f"the 10,000-file run page took {elapsed:.2f}s"
     assert refresh < 1.0, f"refreshing the 10,000-file run page took {refresh:.2f}s"
+
+
+def campaign_row(page: Page, name: str):
+    return page.get_by_test_id("campaign-row").filter(has_text=name)
+
+
+def test_the_dashboard_shows_status_changes_live_without_polling(tenant, other_tenant, tenant_admin, page, screenshot):
+    """The dashboard follows its tenant's change feed: a campaign created and one cancelled through the
+    services show up in the open page, without a reload and without a polling request."""
+    campaign = campaign_create(tenant=tenant, name="Live on the dashboard")
+    lists: list[str] = []
+    documents: list[str] = []
+    page.on("request", lambda r: lists.append(r.url) if "/console/lists" in r.url else None)
+    page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
+    sign_in(page, tenant_admin)
+    live(page)
+    page.evaluate("window.relayTestMarker = 'same page'")
+    page.evaluate(
+        "window.relayFrames = 0; document.body.addEventListener('htmx:sseMessage', () => window.relayFrames++)"
+    )
+    assert page.locator("[hx-trigger*=every]").count() == 0  # nothing on the dashboard polls
+    expect(campaign_row(page, "Live on the dashboard")).to_contain_text("idle")
+    loaded = len(documents)
+
+    campaign_create(tenant=other_tenant, name="Another tenant's")
+    campaign_create(tenant=tenant, name="Created meanwhile")
+    expect(campaign_row(page, "Created meanwhile")).to_be_visible()
+    campaign_cancel(campaign=campaign, actor=tenant_admin)
+    expect(campaign_row(page, "Live on the dashboard")).to_contain_text("cancelled")
+    screenshot("dashboard-live")
+
+    assert page.evaluate("window.relayTestMarker") == "same page" and len(documents) == loaded  # no reload
+    expect(campaign_row(page, "Another tenant's")).to_have_count(0)
+    # Every fetch of the lists answered a frame of the feed (the resync on connect, then the changes).
+    frames = page.evaluate("window.relayFrames")
+    assert 1 <= frames <= 3 and len(lists) <= frames + 1, (frames, lists)
+
+
+def test_the_dashboard_catches_up_after_its_feed_was_cut(tenant, tenant_admin, chromium):
+    """The web process goes away under an open dashboard; a status change made meanwhile shows once it
+    is back (the feed's resync frame on reconnect fetches the lists again)."""
+    web = start_web(graceful_shutdown=1)
+    context = chromium.new_context(base_url=web.url)
+    page = context.new_page()
+    try:
+        campaign = campaign_create(tenant=tenant, name="Cut dashboard")
+        sign_in(page, tenant_admin)
+        live(page)
+        web.stop()
+        expect(page.locator("[data-live-dot]")).to_have_attribute("data-state", "closed")
+        campaign_cancel(campaign=campaign, actor=tenant_admin)  # while nobody listens
+        web = start_web(port=web.port, graceful_shutdown=1)
+        live(page)
+        expect(campaign_row(page, "Cut dashboard")).to_contain_text("cancelled")
+    finally:
+        context.close()
+        web.stop()
 
 
 def test_a_page_catches_up_after_its_stream_was_cut(tenant, tenant_member, chromium, screenshot):
