@@ -1,14 +1,15 @@
-"""The change feed the dashboard follows (`GET /console/changes`): a tenant's feed carries its own
-campaigns, runs and scans and never another tenant's; a platform admin's carries every tenant's; every
-connection starts with a resync frame; a burst of changes is coalesced into a frame per interval; the
-feed counts against the SSE caps. A real uvicorn process, PostgreSQL and Redis; raw-socket clients."""
+"""The change feed the console's dashboard follows (`GET /console/changes`, `core/sse.py`): a tenant's
+feed carries its own campaigns, runs and scans and never another tenant's; a platform admin's carries
+every tenant's; every connection starts with a resync frame; a burst of changes is coalesced into a
+frame per interval; the feed counts against the SSE caps. A real uvicorn process, PostgreSQL and Redis;
+raw-socket clients."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -18,16 +19,23 @@ from knox.models import AuthToken
 
 from campaigns.models import Campaign
 from campaigns.services.campaigns import campaign_create, campaign_set_mode
-from devstack.web import WebProcess
+from devstack.web import WebProcess, start_web
 from tenants.models import Tenant, User
 
-from ..core.sse_client import Stream, open_stream
 from ..helpers import make_user
+from .sse_client import Stream, open_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = "/console/changes"
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def web_server(django_db_setup: None) -> Iterator[WebProcess]:
+    server = start_web()
+    yield server
+    server.stop()
 
 
 def token(user: User) -> str:
