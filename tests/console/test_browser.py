@@ -244,6 +244,9 @@ def test_a_ten_thousand_file_run_page_loads_quickly(tenant, tenant_admin, page, 
     refresh = time.monotonic() - started
     assert files.value.ok
     expect(page.get_by_test_id("files-range")).to_have_text("51\u2013100 of 10000")  # the page it was on
+    page.get_by_test_id("run-files").locator("select[name=status]").select_option("failed")
+    expect(page.get_by_test_id("files-range")).to_have_text("1\u201350 of 8571")  # filtered, from the start
+    expect(page.locator("[data-testid=file-row][data-status=failed]")).to_have_count(50)
     print(f"console.run_page_10000_files load_seconds={elapsed:.3f} refresh_seconds={refresh:.3f}")
     assert elapsed < 2.0, f"the 10,000-file run page took {elapsed:.2f}s"
     assert refresh < 1.0, f"refreshing the 10,000-file run page took {refresh:.2f}s"
@@ -360,7 +363,7 @@ def test_a_ten_thousand_file_run_page_stays_responsive_while_it_runs(tenant, ten
     (SCREENS / "run-10000-files-running.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"console.run_page_10000_files_running {json.dumps(figures)}")
     assert churn.done >= 3_000, figures  # the run really churned while the page was measured
-    assert load < 2.0, figures
+    assert load < 1.0, figures  # issue 13: under 1 s
     assert max(flips) < 0.5, figures
     assert max(pings) < 0.25, figures
     assert max(long_tasks, default=0.0) < 200, figures
