@@ -60,6 +60,7 @@ def finalise_phase(stage: Stage) -> None:
         Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.FAILED, updated_at=now)
         events.emit(
             stream=campaign.stream,
+            feeds=campaign.feeds,
             type="phase_failed",
             payload={
                 "campaignId": str(campaign.pk),
@@ -80,6 +81,7 @@ def finalise_phase(stage: Stage) -> None:
         return
     events.emit(
         stream=campaign.stream,
+        feeds=campaign.feeds,
         type="phase_completed",
         payload={
             "campaignId": str(campaign.pk),
@@ -94,7 +96,12 @@ def finalise_phase(stage: Stage) -> None:
     if following is None:
         reports.report_build(campaign=campaign)
         Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.COMPLETED, updated_at=now)
-        events.emit(stream=campaign.stream, type="campaign_completed", payload={"campaignId": str(campaign.pk)})
+        events.emit(
+            stream=campaign.stream,
+            feeds=campaign.feeds,
+            type="campaign_completed",
+            payload={"campaignId": str(campaign.pk)},
+        )
         metrics.incr("relay_campaign_completions_total")
         logger.info("campaign.completed campaign=%s tenant=%s", campaign.pk, campaign.tenant_id)
         return

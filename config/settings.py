@@ -175,6 +175,8 @@ RELAY_SSE_MAX_PER_USER = env_int("RELAY_SSE_MAX_PER_USER", 20)
 RELAY_SSE_MAX_PER_TENANT = env_int("RELAY_SSE_MAX_PER_TENANT", 200)
 RELAY_SSE_KEEPALIVE_SECONDS = env_float("RELAY_SSE_KEEPALIVE_SECONDS", 15.0)
 RELAY_SSE_SLOT_LEASE_SECONDS = env_float("RELAY_SSE_SLOT_LEASE_SECONDS", 60.0)
+# A change feed (orchestration/feeds.py) sends at most one frame per this many seconds per follower.
+RELAY_SSE_FEED_COALESCE_SECONDS = env_float("RELAY_SSE_FEED_COALESCE_SECONDS", 1.0)
 # Redis connections a web process uses for stream slots, besides its one pub/sub connection.
 RELAY_SSE_REDIS_CONNECTIONS = env_int("RELAY_SSE_REDIS_CONNECTIONS", 4)
 

@@ -1,5 +1,6 @@
-"""The dashboard: the tenant's campaigns, runs and scans with their status (refreshed every few
-seconds: there is one event stream per object, none per tenant), and the forms that start new ones."""
+"""The dashboard: the tenant's campaigns, runs and scans with their status, live from the tenant's
+change feed (`feed_views.py`: the lists fragment is fetched again on each `changed` frame), and the
+forms that start new ones."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
 from . import auth_views as auth_views_console
-from . import campaign_views, dashboard_views, persona_views, run_views, scan_views
+from . import campaign_views, dashboard_views, feed_views, persona_views, run_views, scan_views
 from .converters import PhaseActionConverter
 
 register_converter(PhaseActionConverter, "action")
@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", dashboard_views.dashboard, name="dashboard"),
     path("lists", dashboard_views.lists_fragment, name="dashboard-lists"),
+    path("changes", feed_views.changes, name="changes"),
     path("campaigns/new", dashboard_views.campaign_new, name="campaign-new"),
     path("runs/new", dashboard_views.run_new, name="run-new"),
     path("scans/new", dashboard_views.scan_new, name="scan-new"),

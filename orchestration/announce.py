@@ -20,3 +20,20 @@ def announce_after_commit(*, stream: str, seq: int) -> None:
             logger.warning("events.announce_failed stream=%s seq=%s", stream, seq, exc_info=True)
 
     transaction.on_commit(announce)
+
+
+def ring_feeds_after_commit(*, feeds: tuple[str, ...] | list[str], note: str) -> None:
+    """Ring change feeds (`feeds.py`) once the transaction committed, with `note` (the changed object's
+    stream) as the message. A feed keeps no rows: a lost ring is made good by the follower's resync."""
+    if not feeds:
+        return
+
+    def ring() -> None:
+        try:
+            client = get_redis()
+            for feed in feeds:
+                client.publish(CHANNEL_PREFIX + feed, note)
+        except Exception:
+            logger.warning("events.feed_ring_failed feeds=%s note=%s", ",".join(feeds), note, exc_info=True)
+
+    transaction.on_commit(ring)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 
-from .announce import announce_after_commit
+from .announce import announce_after_commit, ring_feeds_after_commit
 from .models import Event
 from .progress import publish_pending
 from .stream_hub import current_hub
@@ -29,9 +29,11 @@ logger = logging.getLogger(__name__)
 REPLAY_BATCH = 500  # events per read while replaying a stream
 
 
-def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None) -> Event:
+def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None, feeds: tuple[str, ...] = ()) -> Event:
     """Record an event (inside the caller's transaction) and announce it after commit. Progress the
-    stream still holds back (`progress.py`) is published first, so a lifecycle event follows it."""
+    stream still holds back (`progress.py`) is published first, so a lifecycle event follows it.
+    `feeds`: change feeds (`feeds.py`, names the domain chooses) rung after commit with `stream`, for
+    the events that change what a list of the stream's owner shows (created, status changed)."""
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         publish_pending(cursor, stream=stream)
         cursor.execute(
@@ -45,6 +47,7 @@ def emit(*, stream: str, type: str, payload: dict[str, Any] | None = None) -> Ev
         (seq,) = cursor.fetchone()
         event = Event.objects.create(stream=stream, seq=seq, type=type, payload=payload or {})
     announce_after_commit(stream=stream, seq=seq)
+    ring_feeds_after_commit(feeds=feeds, note=stream)
     return event
 
 

@@ -30,15 +30,35 @@ READ_TIMEOUT_SECONDS = 5.0
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-class Doorbell:
-    """One follower of one stream: rung when the stream was announced or (re)subscribed."""
+NOTES_CAP = 100  # notes a change feed's doorbell keeps between two takes; past it, `overflowed`
 
-    def __init__(self, stream: str) -> None:
+
+class Doorbell:
+    """One follower of one stream: rung when the stream was announced or (re)subscribed. A change
+    feed's doorbell (`keep_notes`) also keeps the announcements' messages until `take_notes`."""
+
+    def __init__(self, stream: str, *, keep_notes: bool = False) -> None:
         self.channel = CHANNEL_PREFIX + stream
         self._rung = asyncio.Event()
+        self._keep_notes = keep_notes
+        self._notes: set[str] = set()
+        self._overflowed = False
 
-    def ring(self) -> None:
+    def ring(self, note: str | None = None) -> None:
+        if note is not None and self._keep_notes:
+            if len(self._notes) < NOTES_CAP:
+                self._notes.add(note)
+            else:
+                self._overflowed = True
         self._rung.set()
+
+    def take_notes(self) -> tuple[list[str], bool]:
+        """The notes since the last take (sorted) and whether some were dropped; clears the ring too,
+        since whoever takes them acts on every ring so far."""
+        notes, overflowed = sorted(self._notes), self._overflowed
+        self._notes, self._overflowed = set(), False
+        self._rung.clear()
+        return notes, overflowed
 
     async def wait(self, timeout: float) -> bool:
         """True when rung within `timeout` (the ring is taken), False when the time ran out."""
@@ -68,11 +88,11 @@ class StreamHub:
 
     # --- followers -------------------------------------------------------------------------------
 
-    async def join(self, stream: str, *, timeout: float) -> Doorbell:
+    async def join(self, stream: str, *, timeout: float, keep_notes: bool = False) -> Doorbell:
         """Follow `stream`; returns once Redis confirmed the subscription, so an event committed from
         then on rings the doorbell. After `timeout` without a confirmation (Redis away) it returns
         anyway: the follower polls on its keep-alive tick and is rung when the hub is back."""
-        bell = Doorbell(stream)
+        bell = Doorbell(stream, keep_notes=keep_notes)
         channel = bell.channel
         followers = self._followers.setdefault(channel, set())
         followers.add(bell)
@@ -214,8 +234,12 @@ class StreamHub:
         elif message["type"] != "message":
             return
         # An announcement, or a (re)subscription: what was announced while unsubscribed is in PostgreSQL.
+        note = None
+        if message["type"] == "message":
+            data = message.get("data")
+            note = data.decode() if isinstance(data, bytes) else str(data)
         for bell in followers:
-            bell.ring()
+            bell.ring(note)
 
     def _ring_all(self) -> None:
         for followers in self._followers.values():

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from core.change_feed import tenant_feeds
 from orchestration.models import Stage
 from tenants.models import Tenant
 
@@ -80,6 +81,11 @@ class Scan(models.Model):
     @property
     def stream(self) -> str:
         return scan_stream(self.pk)
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The change feeds its creation and status changes ring (the dashboard's lists)."""
+        return tenant_feeds(self.tenant_id)
 
     def check_transition(self, target: str) -> None:
         if target not in SCAN_TRANSITIONS[self.status]:

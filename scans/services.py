@@ -16,8 +16,9 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from core.change_feed import tenant_feeds
 from core.exceptions import ApplicationError, Conflict
-from orchestration import cancel, events, fencing, metrics, retention, stages
+from orchestration import announce, cancel, events, fencing, metrics, retention, stages
 from orchestration.db import retry_on_conflict
 from orchestration.models import Job, JobState, Priority, Stage
 from tenants.fair_share import tenant_fairness_key
@@ -96,6 +97,7 @@ def scan_create(
         stages.stage_start_round(stage=stage, jobs=[_service_job(scan, name) for name in chosen])
         events.emit(
             stream=scan.stream,
+            feeds=scan.feeds,
             type="scan_started",
             payload={"scanId": str(scan.pk), "url": url, "services": chosen, "round": stage.round},
         )
@@ -176,6 +178,7 @@ def scan_retry(*, scan: Scan, actor: User, services: Sequence[str] | None) -> Re
         stages.stage_start_round(stage=stage, jobs=[_service_job(scan, name) for name in chosen])
         events.emit(
             stream=scan.stream,
+            feeds=scan.feeds,
             type="retry_started",
             payload={
                 "scanId": str(scan.pk),
@@ -212,8 +215,14 @@ def execution_mark_running(*, scan_id: str, service: str, job: Job) -> None:
                 type="service_started",
                 payload={"service": service, "round": job.round, "worker": job.worker},
             )
-        # The first service to start moves the scan from pending to running.
-        Scan.objects.filter(pk=scan_id, status=ScanStatus.PENDING).update(status=ScanStatus.RUNNING, started_at=now)
+        # The first service to start moves the scan from pending to running: a status change, so the
+        # tenant's change feed is rung (the tenant read only then, once per scan).
+        moved = Scan.objects.filter(pk=scan_id, status=ScanStatus.PENDING).update(
+            status=ScanStatus.RUNNING, started_at=now
+        )
+        if moved:
+            tenant_id = Scan.objects.values_list("tenant_id", flat=True).get(pk=scan_id)
+            announce.ring_feeds_after_commit(feeds=tenant_feeds(tenant_id), note=stream)
 
 
 def execution_record_end(*, job: Job) -> None:
@@ -290,6 +299,7 @@ def scan_finalise(*, stage: Stage) -> None:
     scan_transition(scan=scan, target=outcome, finished_at=now)
     events.emit(
         stream=scan.stream,
+        feeds=scan.feeds,
         type="scan_completed",
         payload={
             "scanId": str(scan.pk),
@@ -364,6 +374,7 @@ def _scan_finalise_cancelled(*, scan: Scan, stage: Stage) -> None:
     scan_transition(scan=scan, target=ScanStatus.CANCELLED, finished_at=timezone.now())
     events.emit(
         stream=scan.stream,
+        feeds=scan.feeds,
         type="scan_cancelled",
         payload={"scanId": str(scan.pk), "status": ScanStatus.CANCELLED, "round": stage.round, "services": statuses},
     )

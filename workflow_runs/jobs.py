@@ -326,6 +326,7 @@ def finalise_run(stage: Stage) -> None:
     settled = credits_settle_run_files(run=run, final=not continue_possible(run=run), round=stage.round)
     events.emit(
         stream=run.stream,
+        feeds=run.feeds,
         type="run_finished",
         payload={
             "status": status,
@@ -376,6 +377,7 @@ def finalise_cancelled_run(*, run: WorkflowRun, stage: Stage) -> None:
     )
     events.emit(
         stream=run.stream,
+        feeds=run.feeds,
         type="run_cancelled",
         payload={
             "status": RunStatus.CANCELLED,

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 
+from core.change_feed import tenant_feeds
 from orchestration.models import Stage
 from tenants.models import Tenant
 
@@ -56,6 +57,11 @@ class Campaign(models.Model):
     @property
     def stream(self) -> str:
         return f"campaign:{self.pk}"
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The change feeds its creation and status changes ring (the dashboard's lists)."""
+        return tenant_feeds(self.tenant_id)
 
 
 class PausedReason(models.TextChoices):

@@ -37,6 +37,7 @@ def campaign_create(*, tenant: Tenant, name: str, mode: str | None = None, actor
         CampaignPhase.objects.bulk_create([CampaignPhase(campaign=campaign, phase=phase) for phase in PHASES])
         events.emit(
             stream=campaign.stream,
+            feeds=campaign.feeds,
             type="campaign_created",
             payload={"campaignId": str(campaign.pk), "mode": campaign.mode},
         )
@@ -78,6 +79,7 @@ def campaign_set_mode(*, campaign: Campaign, mode: str, actor: User | None) -> C
         locked.save(update_fields=["mode", "updated_at"])
         events.emit(
             stream=locked.stream,
+            feeds=locked.feeds,
             type="mode_changed",
             payload={
                 "campaignId": str(locked.pk),

@@ -71,6 +71,7 @@ def campaign_mark_cancelled(*, campaign: Campaign, phase: CampaignPhase | None) 
         return
     events.emit(
         stream=campaign.stream,
+        feeds=campaign.feeds,
         type="campaign_cancelled",
         payload={"campaignId": str(campaign.pk), "phase": phase.phase if phase else None},
     )

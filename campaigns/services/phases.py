@@ -206,6 +206,7 @@ def phase_open_round(*, campaign: Campaign, row: CampaignPhase, config: dict[str
     event = "phase_auto_started" if auto else "phase_started"
     events.emit(
         stream=campaign.stream,
+        feeds=campaign.feeds,
         type=event,
         payload={
             "campaignId": str(campaign.pk),
@@ -297,6 +298,7 @@ def phase_mark_paused(*, campaign: Campaign, row: CampaignPhase, reason: str, to
     stages.stage_pause(stage=row.stage)
     events.emit(
         stream=campaign.stream,
+        feeds=campaign.feeds,
         type="phase_paused",
         payload={"campaignId": str(campaign.pk), "phase": row.phase, "reason": reason},
     )
@@ -341,6 +343,7 @@ def phase_mark_resumed(*, campaign: Campaign, row: CampaignPhase, token: str | N
     requeued = stages.stage_resume(stage=row.stage)
     events.emit(
         stream=campaign.stream,
+        feeds=campaign.feeds,
         type="phase_resumed",
         payload={"campaignId": str(campaign.pk), "phase": row.phase, "batches": requeued},
     )

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 
+from core.change_feed import tenant_feeds
 from orchestration.models import Stage
 from tenants.models import Tenant
 
@@ -91,6 +92,11 @@ class WorkflowRun(models.Model):
     @property
     def stream(self) -> str:
         return f"run:{self.pk}"
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The change feeds its creation and status changes ring (the dashboard's lists)."""
+        return tenant_feeds(self.tenant_id)
 
     @property
     def credits_consumed(self) -> int:

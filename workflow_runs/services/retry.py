@@ -100,6 +100,7 @@ def workflow_run_retry_failed(*, run_id: uuid.UUID | str, actor: User) -> RetryR
         indexes = [index for _, index, _ in retried]
         events.emit(
             stream=run.stream,
+            feeds=run.feeds,
             type="retry_started",
             payload={
                 "files": len(indexes),

@@ -164,6 +164,7 @@ def _start(
     stages.stage_start_round(stage=stage, jobs=specs)
     events.emit(
         stream=run.stream,
+        feeds=run.feeds,
         type="run_started",
         payload={
             "files": len(files),

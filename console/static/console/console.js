@@ -4,6 +4,9 @@
  *   browser's own reconnects send Last-Event-ID); after any reconnect every live fragment is fetched
  *   again, so nothing missed while disconnected stays on screen.
  * - "Configure now": open and focus a phase's config form.
+ * - The run's file table: paging and the status filter set its state form and refresh its live wrapper,
+ *   which issues every request for the table (the newest replaces any in flight, `hx-sync`), so a live
+ *   refresh that left before the click cannot put the old page back.
  * - Upload progress bar for the run form. */
 (function () {
   "use strict";
@@ -51,6 +54,26 @@
       if (input) { input.focus(); }
     }
   };
+
+  function showFiles(control, changes) {
+    var live = control.closest("[data-files-live]");
+    var state = document.getElementById("run-files-state");
+    if (!live || !state) { return; }
+    Object.keys(changes).forEach(function (name) { state.elements[name].value = changes[name]; });
+    htmx.trigger(live, "refresh");
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-files-offset]");
+    if (button) { showFiles(button, { offset: button.dataset.filesOffset }); }
+  });
+
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.matches && select.matches("[data-files-status]")) {
+      showFiles(select, { status: select.value, offset: "0" });
+    }
+  });
 
   document.addEventListener("htmx:xhr:progress", function (event) {
     var bar = event.target.querySelector && event.target.querySelector("progress[data-upload]");
