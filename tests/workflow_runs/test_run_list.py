@@ -1,5 +1,5 @@
-"""The run list loads only the columns its rows show (`selectors.RUN_SUMMARY_FIELDS`): it must answer
-what the full models answer, and never fall back to a query per run for a deferred column."""
+"""The run list is built from `values()` rows of the columns it shows (`selectors.RUN_SUMMARY_FIELDS`):
+it must answer what the full models answer, in a fixed number of queries."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from ..selectors import run_files, run_get, run_summaries
 from ..services.cancel import workflow_run_cancel
 from ..services.retry import workflow_run_retry_failed
 from ..services.runs import workflow_run_start
-from .presenters import file_rows, run_detail, run_summary
+from .presenters import file_rows, run_detail, summary_body
 from .serializers import (
     RetryResultSerializer,
     RunDetailSerializer,
@@ -38,7 +38,7 @@ class RunListApi(APIView):
     def get(self, request: Request) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(run_summaries(user=user_of(request)), request, view=self)
-        return paginator.get_paginated_response([run_summary(run) for run in page or []])
+        return paginator.get_paginated_response([summary_body(row) for row in page or []])
 
     @extend_schema(
         request={"multipart/form-data": RunStartSerializer},
