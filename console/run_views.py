@@ -146,4 +146,5 @@ def cancel_action(request: HttpRequest, run_id: Any) -> HttpResponse:
 
     _, error = attempt(cancel)
     run = run_for(request, run_id)
-    return fragment(request, "console/fragments/run_summary.html", summary_context(request, run), error=error)
+    context = {**summary_context(request, run), "oob": True}  # the error goes under the summary, not in it
+    return fragment(request, "console/fragments/run_summary.html", context, error=error)

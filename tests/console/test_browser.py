@@ -214,6 +214,21 @@ def test_a_member_gets_the_role_error_and_another_tenants_page_is_a_404(
     page.get_by_test_id("cancel").click()
     expect(page.get_by_test_id("action-errors").get_by_test_id("error")).to_have_attribute("data-status", "403")
 
+    # Cancelling a running run: the role error stays where the member acted through a live refresh.
+    running = run_in_state(
+        tenant=tenant, template=make_template(tenant=tenant), files=[(FileStatus.PENDING, 0)], status=RunStatus.RUNNING
+    )
+    page.goto(f"/console/runs/{running.pk}")
+    live(page)
+    page.get_by_test_id("cancel-run").click()
+    run_error = page.get_by_test_id("run-action-errors").get_by_test_id("error")
+    expect(run_error).to_have_attribute("data-code", "permission_denied")
+    with page.expect_response(lambda r: r.url.endswith(f"/console/runs/{running.pk}/summary")):
+        page.evaluate("htmx.trigger(document.querySelector('[data-live]'), 'refresh')")
+    expect(page.get_by_test_id("run-summary")).to_be_visible()
+    expect(run_error).to_have_attribute("data-code", "permission_denied")
+    screenshot("run-member-cancel-role-error")
+
     response = page.goto(f"/console/campaigns/{theirs.pk}")
     assert response is not None and response.status == 404
     assert WorkflowRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED_WITH_ERRORS
