@@ -104,7 +104,10 @@ def test_two_runs_that_do_not_fit_together_one_starts_one_gets_402(tenant, tenan
     assert sorted(results) == [201, 402], results
     assert WorkflowRun.objects.filter(tenant=tenant).count() == 1
     assert balance(tenant) == (0, 1)
-    assert CreditAccount.objects.get(pk=tenant.pk).reserved_balance == 3
+    # The 3 credits are the one run's: still held, or already charged when the session's worker (alive
+    # from earlier tests) ran its files meanwhile, as it did once under a loaded machine.
+    account = CreditAccount.objects.get(pk=tenant.pk)
+    assert account.reserved_balance + account.captured_balance == 3
     assert sorted(
         CreditLedgerEntry.objects.filter(tenant=tenant, reason="reserve").values_list("source", "amount")
     ) == [
